@@ -1,0 +1,1 @@
+"""The identifier registry: what is stored, how it is validated, signed and changed."""

@@ -1,0 +1,131 @@
+"""The one error hierarchy of idres.
+
+Every error carries a Handle ``responseCode`` (handle-wire.md §3.1) and a message a person can act
+on. The HTTP status belongs to the transport and is derived from the response code by the resolver;
+an error may name one itself where the Handle REST API fixes it (a body too large is 413).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ResponseCode(IntEnum):
+    SUCCESS = 1
+    ERROR = 2
+    SERVER_TOO_BUSY = 3
+    PROTOCOL_ERROR = 4
+    OPERATION_NOT_SUPPORTED = 5
+    RECURSION_COUNT_TOO_HIGH = 6
+    SERVER_BACKUP = 7
+    HANDLE_NOT_FOUND = 100
+    HANDLE_ALREADY_EXISTS = 101
+    INVALID_HANDLE = 102
+    VALUES_NOT_FOUND = 200
+    VALUE_ALREADY_EXISTS = 201
+    INVALID_VALUE = 202
+    OUT_OF_DATE_SITE_INFO = 300
+    SERVER_NOT_RESP = 301
+    SERVICE_REFERRAL = 302
+    PREFIX_REFERRAL = 303
+    INVALID_ADMIN = 400
+    INSUFFICIENT_PERMISSIONS = 401
+    AUTHENTICATION_NEEDED = 402
+    AUTHENTICATION_FAILED = 403
+    INVALID_CREDENTIAL = 404
+
+
+class IdresError(Exception):
+    """Base of every error idres raises on purpose."""
+
+    response_code: ResponseCode = ResponseCode.ERROR
+    http_status: int | None = None
+
+    def __init__(self, message: str = "", *, handle: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.handle = handle
+
+
+class ProtocolError(IdresError):
+    """The request is malformed: bad JSON, bad parameters, mismatched indexes."""
+
+    response_code = ResponseCode.PROTOCOL_ERROR
+
+
+class UnsupportedMediaType(ProtocolError):
+    """A body that is not JSON; Handle.Net answers 400 with responseCode 4."""
+
+
+class BodyTooLarge(ProtocolError):
+    http_status = 413
+
+
+class OperationNotSupported(IdresError):
+    response_code = ResponseCode.OPERATION_NOT_SUPPORTED
+
+
+class ServerUnavailable(IdresError):
+    """The store cannot be reached or is overloaded; the client may retry."""
+
+    response_code = ResponseCode.SERVER_TOO_BUSY
+
+
+class InvalidHandle(IdresError):
+    response_code = ResponseCode.INVALID_HANDLE
+
+
+class HandleNotFound(IdresError):
+    response_code = ResponseCode.HANDLE_NOT_FOUND
+
+
+class HandleAlreadyExists(IdresError):
+    response_code = ResponseCode.HANDLE_ALREADY_EXISTS
+
+
+class ValuesNotFound(IdresError):
+    response_code = ResponseCode.VALUES_NOT_FOUND
+
+
+class ValueAlreadyExists(IdresError):
+    response_code = ResponseCode.VALUE_ALREADY_EXISTS
+
+
+class InvalidValue(IdresError):
+    response_code = ResponseCode.INVALID_VALUE
+
+
+class PrefixNotHomed(IdresError):
+    response_code = ResponseCode.SERVER_NOT_RESP
+
+    def __init__(self, message: str = "That prefix doesn't live here", *, handle: str | None = None) -> None:
+        super().__init__(message, handle=handle)
+
+
+class AuthenticationNeeded(IdresError):
+    response_code = ResponseCode.AUTHENTICATION_NEEDED
+
+
+class AuthenticationFailed(IdresError):
+    """Credentials were sent but do not verify (wrong secret, unknown identity)."""
+
+    response_code = ResponseCode.AUTHENTICATION_NEEDED
+    http_status = 401
+
+
+class InsufficientPermissions(IdresError):
+    response_code = ResponseCode.INSUFFICIENT_PERMISSIONS
+
+
+class ConcurrentUpdate(IdresError):
+    """A record changed between read and write; the caller retries the whole operation."""
+
+    response_code = ResponseCode.SERVER_TOO_BUSY
+
+
+class SchemaMismatch(IdresError):
+    """The database schema is not the one this idres was built for."""
+
+
+class ConfigurationError(IdresError):
+    """A setting has a value idres cannot use."""

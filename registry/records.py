@@ -1,0 +1,67 @@
+"""A record as the store keeps it: encoded values, the pre-rendered public JSON, TTL bounds, version.
+
+Resolution serves ``public_json`` without decoding anything; the values are decoded only when a
+request filters them or is authenticated. Pure.
+"""
+
+from __future__ import annotations
+
+from .encoding import decode_values, encode_values
+from .model import TTL_ABSOLUTE, Handle, Record
+from .value_json import render_values
+
+
+class StoredRecord:
+    __slots__ = ("handle", "vals", "public_json", "min_ttl", "expires_at", "version", "_record")
+
+    def __init__(
+        self,
+        handle: str,
+        vals: bytes,
+        public_json: bytes,
+        min_ttl: int,
+        expires_at: int | None,
+        version: int,
+        record: Record | None = None,
+    ) -> None:
+        self.handle = handle  # as its creator spelled it
+        self.vals = vals
+        self.public_json = public_json
+        self.min_ttl = min_ttl
+        self.expires_at = expires_at
+        self.version = version
+        self._record = record
+
+    @classmethod
+    def from_record(cls, record: Record, version: int = 1) -> "StoredRecord":
+        relative = [v.ttl for v in record.values if v.ttl_type != TTL_ABSOLUTE]
+        absolute = [v.ttl for v in record.values if v.ttl_type == TTL_ABSOLUTE]
+        return cls(
+            record.handle.text,
+            encode_values(record.values),
+            render_values(record.public_values()),
+            max(0, min(relative)) if relative else 86400,
+            min(absolute) if absolute else None,
+            version,
+            record,
+        )
+
+    @property
+    def record(self) -> Record:
+        if self._record is None:
+            self._record = Record(Handle.parse(self.handle, max_length=10**6), tuple(decode_values(self.vals)))
+        return self._record
+
+    @property
+    def has_public_values(self) -> bool:
+        return self.public_json != b"[]"
+
+    def cache_ttl(self, now: int) -> int:
+        """How long a cache may keep this record at ``now``: its smallest value TTL."""
+        if self.expires_at is None:
+            return self.min_ttl
+        return max(0, min(self.min_ttl, self.expires_at - now))
+
+    @property
+    def size(self) -> int:
+        return len(self.vals) + len(self.public_json) + len(self.handle) + 200

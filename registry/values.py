@@ -1,0 +1,405 @@
+"""Typed data of the reserved value types, to and from the Handle binary encoding and JSON. Pure.
+
+HS_ADMIN (an admin grant), HS_VLIST (an admin group), HS_SITE (where a service lives) and HS_PUBKEY
+(a public key). JSON shapes follow Handle.Net's GsonUtility (handle-http-api.md §3); binary layouts
+follow handle-wire.md §1.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from .encoding import DecodeError, Reader, Writer
+from .errors import InvalidValue
+from .model import ValueRef
+from .permissions import AdminGrant, AdminPermission
+
+ADMIN = "HS_ADMIN"
+VLIST = "HS_VLIST"
+SITE_TYPES = frozenset({"HS_SITE", "HS_SITE.PREFIX", "HS_NA_DELEGATE"})
+PUBKEY = "HS_PUBKEY"
+SECKEY = "HS_SECKEY"
+SIGNATURE = "HS_SIGNATURE"
+CERT = "HS_CERT"
+
+
+def _require(obj: Any, key: str, kind: type | tuple[type, ...], what: str) -> Any:
+    if not isinstance(obj, dict) or key not in obj:
+        raise InvalidValue(f"{what} needs a {key!r} member")
+    value = obj[key]
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise InvalidValue(f"{what} member {key!r} has the wrong type: {value!r}")
+    return value
+
+
+def _index(data: Any, what: str) -> int:
+    """An index as an int or a numeric string (pyhandle sends ``"200"``)."""
+    if isinstance(data, bool):
+        raise InvalidValue(f"{what} index must be a number, not {data!r}")
+    if isinstance(data, int):
+        return data
+    if isinstance(data, str) and data.strip().lstrip("-").isdigit():
+        return int(data)
+    raise InvalidValue(f"{what} index must be a number, not {data!r}")
+
+
+# --- HS_ADMIN ------------------------------------------------------------------------------------
+
+
+def admin_to_bytes(grant: AdminGrant) -> bytes:
+    w = Writer()
+    if grant.legacy:
+        w.int4(int(grant.permissions))
+    else:
+        w.uint2(int(grant.permissions))
+    return w.text(grant.ref.handle).int4(grant.ref.index).getvalue()
+
+
+def admin_from_bytes(data: bytes) -> AdminGrant:
+    try:
+        r = Reader(data)
+        perms = r.uint2()
+        handle = r.text()
+        index = r.int4()
+        r.end()
+        return AdminGrant(ValueRef(index, handle), AdminPermission(perms & 0x0FFF))
+    except DecodeError:
+        r = Reader(data)
+        perms = r.int4()
+        handle = r.text()
+        index = r.int4()
+        r.end()
+        return AdminGrant(ValueRef(index, handle), AdminPermission(perms & 0x0FFF), legacy=True)
+
+
+def admin_from_json(data: Any) -> AdminGrant:
+    handle = _require(data, "handle", str, "admin value")
+    index = _index(data.get("index", 0), "admin value")
+    perms = AdminPermission.from_json(data.get("permissions", "011111110011"))
+    return AdminGrant(ValueRef(index, handle), perms, legacy=bool(data.get("legacyByteLength", False)))
+
+
+def admin_to_json(grant: AdminGrant) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "handle": grant.ref.handle,
+        "index": grant.ref.index,
+        "permissions": grant.permissions.to_bits(),
+    }
+    if grant.legacy:
+        out["legacyByteLength"] = True
+    return out
+
+
+# --- HS_VLIST ------------------------------------------------------------------------------------
+
+
+def vlist_to_bytes(refs: list[ValueRef]) -> bytes:
+    w = Writer().int4(len(refs))
+    for ref in refs:
+        w.text(ref.handle).int4(ref.index)
+    return w.getvalue()
+
+
+def vlist_from_bytes(data: bytes) -> list[ValueRef]:
+    r = Reader(data)
+    refs = []
+    for _ in range(r.count(8)):
+        handle = r.text()
+        refs.append(ValueRef(r.int4(), handle))
+    r.end()
+    return refs
+
+
+def vlist_from_json(data: Any) -> list[ValueRef]:
+    if not isinstance(data, list):
+        raise InvalidValue("a vlist value must be an array of {handle, index} objects")
+    return [ValueRef(_index(item.get("index", 0), "vlist entry"), _require(item, "handle", str, "vlist entry")) for item in data]
+
+
+def vlist_to_json(refs: list[ValueRef]) -> list[dict[str, Any]]:
+    return [{"handle": ref.handle, "index": ref.index} for ref in refs]
+
+
+# --- HS_PUBKEY -----------------------------------------------------------------------------------
+
+RSA_PUB = "RSA_PUB_KEY"
+DSA_PUB = "DSA_PUB_KEY"
+ED25519_PUB = "Ed25519_PUB_KEY"
+
+
+def _b64url(n: bytes) -> str:
+    return base64.urlsafe_b64encode(n).rstrip(b"=").decode("ascii")
+
+
+def _unb64url(text: Any, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise InvalidValue(f"key member {what!r} must be a base64url string")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidValue(f"key member {what!r} is not base64url") from None
+
+
+def _unsigned(b: bytes) -> bytes:
+    """Big integer bytes without leading zeros (JWK form)."""
+    stripped = b.lstrip(b"\x00")
+    return stripped or b"\x00"
+
+
+def _twos(b: bytes) -> bytes:
+    """Big integer bytes in Java's two's-complement form (a leading zero when the high bit is set)."""
+    b = _unsigned(b)
+    return b"\x00" + b if b[0] & 0x80 else b
+
+
+def pubkey_to_jwk(data: bytes) -> dict[str, str]:
+    r = Reader(data)
+    kind = r.text()
+    r.int2()  # reserved flags
+    if kind == RSA_PUB:
+        e, n = r.bytes(), r.bytes()
+        r.end()
+        return {"kty": "RSA", "n": _b64url(_unsigned(n)), "e": _b64url(_unsigned(e))}
+    if kind == DSA_PUB:
+        q, p, g, y = r.bytes(), r.bytes(), r.bytes(), r.bytes()
+        r.end()
+        return {"kty": "DSA", "y": _b64url(_unsigned(y)), "p": _b64url(_unsigned(p)), "q": _b64url(_unsigned(q)), "g": _b64url(_unsigned(g))}
+    if kind == ED25519_PUB:
+        x = r.bytes()
+        r.end()
+        return {"kty": "OKP", "crv": "Ed25519", "x": _b64url(x)}
+    raise DecodeError(f"unknown public key encoding {kind!r}")
+
+
+def jwk_to_pubkey(jwk: Any) -> bytes:
+    kty = _require(jwk, "kty", str, "key value")
+    w = Writer()
+    if kty == "RSA":
+        w.text(RSA_PUB).int2(0).bytes(_twos(_unb64url(jwk.get("e"), "e"))).bytes(_twos(_unb64url(jwk.get("n"), "n")))
+    elif kty == "DSA":
+        w.text(DSA_PUB).int2(0)
+        for member in ("q", "p", "g", "y"):
+            w.bytes(_twos(_unb64url(jwk.get(member), member)))
+    elif kty == "OKP" and jwk.get("crv") == "Ed25519":
+        x = _unb64url(jwk.get("x"), "x")
+        if len(x) != 32:
+            raise InvalidValue("an Ed25519 key has 32 bytes")
+        w.text(ED25519_PUB).int2(0).bytes(x)
+    else:
+        raise InvalidValue(f"key type {kty!r} is not supported (RSA, DSA, OKP/Ed25519)")
+    return w.getvalue()
+
+
+# --- HS_SITE -------------------------------------------------------------------------------------
+
+TRANSPORTS = {"UDP": 0, "TCP": 1, "HTTP": 2, "HTTPS": 3}
+TRANSPORT_NAMES = {v: k for k, v in TRANSPORTS.items()}
+PRIMARY_MASK = 0x80
+MULTI_PRIMARY_MASK = 0x40
+HASH_BY_ALL = 2
+
+
+@dataclass(frozen=True)
+class Interface:
+    transport: int
+    port: int
+    query: bool = True
+    admin: bool = False
+
+    @property
+    def service_type(self) -> int:
+        return (1 if self.admin else 0) | (2 if self.query else 0)
+
+
+@dataclass(frozen=True)
+class Server:
+    server_id: int
+    address: str
+    public_key: bytes = b""
+    interfaces: tuple[Interface, ...] = ()
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    servers: tuple[Server, ...]
+    serial: int = 1
+    primary: bool = True
+    multi_primary: bool = False
+    protocol: tuple[int, int] = (2, 10)
+    version: int = 1
+    hash_option: int = HASH_BY_ALL
+    hash_filter: str = ""
+    attributes: tuple[tuple[str, str], ...] = field(default=())
+
+    def to_bytes(self) -> bytes:
+        w = Writer().int2(self.version).byte(self.protocol[0]).byte(self.protocol[1]).int2(self.serial)
+        w.byte((PRIMARY_MASK if self.primary else 0) | (MULTI_PRIMARY_MASK if self.multi_primary else 0))
+        w.byte(self.hash_option).text(self.hash_filter)
+        w.int4(len(self.attributes))
+        for name, value in self.attributes:
+            w.text(name).text(value)
+        w.int4(len(self.servers))
+        for server in self.servers:
+            w.int4(server.server_id).raw(_address_bytes(server.address)).bytes(server.public_key)
+            w.int4(len(server.interfaces))
+            for iface in server.interfaces:
+                w.byte(iface.service_type).byte(iface.transport).int4(iface.port)
+        return w.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "SiteInfo":
+        r = Reader(data)
+        version, major, minor, serial = r.int2(), r.byte(), r.byte(), r.int2()
+        mask, hash_option, hash_filter = r.byte(), r.byte(), r.text()
+        attributes = []
+        for _ in range(r.count(8)):
+            name = r.text()
+            attributes.append((name, r.text()))
+        servers = []
+        for _ in range(r.count(28)):
+            server_id, address, public_key = r.int4(), _address_text(r.raw(16)), r.bytes()
+            interfaces = []
+            for _ in range(r.count(6)):
+                service, transport, port = r.byte(), r.byte(), r.int4()
+                interfaces.append(Interface(transport, port, query=bool(service & 2), admin=bool(service & 1)))
+            servers.append(Server(server_id, address, public_key, tuple(interfaces)))
+        r.end()
+        return cls(
+            tuple(servers), serial, bool(mask & PRIMARY_MASK), bool(mask & MULTI_PRIMARY_MASK),
+            (major, minor), version, hash_option, hash_filter, tuple(attributes),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "version": self.version,
+            "protocolVersion": f"{self.protocol[0]}.{self.protocol[1]}",
+            "serialNumber": self.serial,
+            "primarySite": self.primary,
+            "multiPrimary": self.multi_primary,
+        }
+        if self.hash_option != HASH_BY_ALL:
+            out["hashOption"] = self.hash_option
+        if self.hash_filter:
+            out["hashFilter"] = self.hash_filter
+        out["attributes"] = [{"name": n, "value": v} for n, v in self.attributes]
+        out["servers"] = [_server_json(s) for s in self.servers]
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> "SiteInfo":
+        if not isinstance(data, dict):
+            raise InvalidValue("a site value must be a JSON object")
+        data = _lower_keys(data)
+        major, _, minor = str(data.get("protocolversion", "2.10")).partition(".")
+        if not (major.isdigit() and minor.isdigit()):
+            raise InvalidValue(f"protocolVersion {data.get('protocolversion')!r} is not of the form 2.10")
+        servers = data.get("servers", data.get("serverlist", []))
+        if not isinstance(servers, list):
+            raise InvalidValue("site 'servers' must be an array")
+        return cls(
+            servers=tuple(_server_from_json(s) for s in servers),
+            serial=_index(data.get("serialnumber", 1), "site serialNumber"),
+            primary=bool(data.get("primarysite", True)),
+            multi_primary=bool(data.get("multiprimary", False)),
+            protocol=(int(major), int(minor)),
+            version=_index(data.get("version", 1), "site version"),
+            hash_option=_index(data.get("hashoption", HASH_BY_ALL), "site hashOption"),
+            hash_filter=str(data.get("hashfilter", "")),
+            attributes=_attributes_from_json(data.get("attributes", [])),
+        )
+
+
+def _lower_keys(data: dict[str, Any]) -> dict[str, Any]:
+    return {str(k).lower(): v for k, v in data.items()}
+
+
+def _attributes_from_json(data: Any) -> tuple[tuple[str, str], ...]:
+    if isinstance(data, dict):
+        return tuple((str(k), str(v)) for k, v in data.items())
+    if isinstance(data, list):
+        return tuple((str(_require(a, "name", str, "site attribute")), str(a.get("value", ""))) for a in data)
+    raise InvalidValue("site 'attributes' must be an array or an object")
+
+
+def _address_bytes(address: str) -> bytes:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise InvalidValue(f"server address {address!r} is not an IP address") from None
+    if ip.version == 4:
+        return bytes(12) + ip.packed
+    return ip.packed
+
+
+def _address_text(raw: bytes) -> str:
+    if raw[:12] == bytes(12):
+        return str(ipaddress.IPv4Address(raw[12:]))
+    return str(ipaddress.IPv6Address(raw))
+
+
+def _server_json(server: Server) -> dict[str, Any]:
+    out: dict[str, Any] = {"serverId": server.server_id, "address": server.address}
+    if server.public_key:
+        try:
+            out["publicKey"] = {"format": "key", "value": pubkey_to_jwk(server.public_key)}
+        except InvalidValue:
+            out["publicKey"] = {"format": "base64", "value": base64.b64encode(server.public_key).decode("ascii")}
+    out["interfaces"] = [
+        {"query": i.query, "admin": i.admin, "protocol": TRANSPORT_NAMES.get(i.transport, str(i.transport)), "port": i.port}
+        for i in server.interfaces
+    ]
+    return out
+
+
+def _server_from_json(data: Any) -> Server:
+    if not isinstance(data, dict):
+        raise InvalidValue("a site server must be a JSON object")
+    data = _lower_keys(data)
+    interfaces = data.get("interfaces", data.get("interfacelist", []))
+    if not isinstance(interfaces, list):
+        raise InvalidValue("site server 'interfaces' must be an array")
+    return Server(
+        server_id=_index(data.get("serverid", 1), "site serverId"),
+        address=str(_require(data, "address", str, "site server")),
+        public_key=_key_from_json(data.get("publickey")),
+        interfaces=tuple(_interface_from_json(i) for i in interfaces),
+    )
+
+
+def _interface_from_json(data: Any) -> Interface:
+    if not isinstance(data, dict):
+        raise InvalidValue("a site interface must be a JSON object")
+    data = _lower_keys(data)
+    protocol = str(data.get("protocol", "TCP")).upper()
+    if protocol not in TRANSPORTS:
+        raise InvalidValue(f"interface protocol {protocol!r} is not one of {', '.join(TRANSPORTS)}")
+    return Interface(
+        TRANSPORTS[protocol], _index(data.get("port", 2641), "interface port"),
+        query=bool(data.get("query", True)), admin=bool(data.get("admin", False)),
+    )
+
+
+def _key_from_json(data: Any) -> bytes:
+    if data is None:
+        return b""
+    if not isinstance(data, dict):
+        raise InvalidValue("a server publicKey must be {format, value}")
+    fmt = str(data.get("format", "key")).lower()
+    value = data.get("value")
+    if fmt == "key":
+        return jwk_to_pubkey(value)
+    if fmt == "base64" and isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except binascii.Error:
+            raise InvalidValue("server publicKey is not valid base64") from None
+    if fmt == "hex" and isinstance(value, str):
+        try:
+            return bytes.fromhex(value)
+        except ValueError:
+            raise InvalidValue("server publicKey is not valid hex") from None
+    raise InvalidValue(f"server publicKey format {fmt!r} is not key, base64 or hex")

@@ -1,0 +1,1 @@
+"""The idres service: everything that listens, decides and calls out."""

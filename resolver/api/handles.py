@@ -1,0 +1,179 @@
+"""``/api/handles``: resolve, create/replace/mint, add and remove values, delete, list (spec §4.1–§4.5).
+
+The cache-hit path of GET is at the top of ``get_handle``: no query string and no credentials, so the
+pre-rendered public view of the cached record is written as it is.
+"""
+
+from __future__ import annotations
+
+import orjson
+from aiohttp import hdrs, web
+
+from registry.errors import AuthenticationNeeded, InsufficientPermissions, InvalidHandle, ProtocolError, ResponseCode
+from registry.model import Handle, fold, parse_prefix
+from registry.permissions import AdminPermission
+from registry.value_json import parse_values_body, value_to_json
+
+from ..auth import grants_of
+from ..engine import NOT_FOUND, CachedRecord
+from ..node import NODE, Node
+from . import params
+from .callers import caller_of
+from .respond import bytes_response, json_response
+
+ROUTE = "/api/handles/"
+_ROUTE_LEN = len(ROUTE)
+
+
+def _public_view(entry: CachedRecord, text: str) -> bytes:
+    """``{"responseCode":1,"handle":…,"values":[…public…]}``, rendered once per spelling."""
+    view = entry.view
+    if view is not None and view[0] == text:
+        return view[1]
+    stored = entry.stored
+    code = b"1" if stored.has_public_values else b"200"
+    body = b'{"responseCode":' + code + b',"handle":' + orjson.dumps(text) + b',"values":' + stored.public_json + b"}"
+    entry.view = (text, body)
+    return body
+
+
+def _not_found(text: str) -> bytes:
+    return b'{"responseCode":100,"handle":' + orjson.dumps(text) + b"}"
+
+
+async def get_handle(request: web.Request) -> web.StreamResponse:
+    node = request.app[NODE]
+    raw = request.raw_path
+    if "?" not in raw and hdrs.AUTHORIZATION not in request.headers:
+        text = raw[_ROUTE_LEN:]
+        if "%" not in text:
+            entry = node.engine.lookup(fold(text))
+            if entry is not None:
+                if entry is NOT_FOUND:
+                    return bytes_response(request, _not_found(text), 404)
+                return bytes_response(request, _public_view(entry, text), 200, node.settings.gzip_min_bytes)  # type: ignore[arg-type]
+    return await _resolve(request, node, request.query)
+
+
+async def post_handle(request: web.Request) -> web.StreamResponse:
+    """POST is GET with parameters: missing query parameters are taken from a JSON object body."""
+    node = request.app[NODE]
+    body = await params.json_body(request, node.settings.max_body_bytes) if request.can_read_body else {}
+    if not isinstance(body, dict):
+        raise ProtocolError("a POST body must be a JSON object of query parameters")
+    query = request.query.copy()
+    for key, value in body.items():
+        if key not in query:
+            for item in value if isinstance(value, list) else [value]:
+                query.add(key, _param_text(item))
+    return await _resolve(request, node, query)
+
+
+def _param_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+async def _resolve(request: web.Request, node: Node, query) -> web.StreamResponse:
+    text = params.path_text(request, ROUTE)
+    if not text:
+        if "prefix" in query:
+            return await _list(request, node, query)
+        raise InvalidHandle("Empty handle invalid")
+    handle = Handle.parse(text, max_length=node.settings.max_handle_length)
+    indexes, types = params.indexes(query), query.getall("type", [])
+    caller = await caller_of(request, node, required=False, handle=text)
+    explicit = "publicOnly" in query
+    public_only = params.flag(query, "publicOnly", caller is None)
+    entry = await node.engine.resolve(handle)
+    if entry is None:
+        return json_response(request, {"responseCode": ResponseCode.HANDLE_NOT_FOUND, "handle": text}, 404)
+    simple = not indexes and not types and "pretty" not in query and "callback" not in query
+    if simple and public_only:
+        return bytes_response(request, _public_view(entry, text), 200, node.settings.gzip_min_bytes)
+    record = entry.stored.record
+    selected = record.select(indexes, types)
+    if not public_only and any(not v.public_read for v in selected):
+        if caller is None:
+            raise AuthenticationNeeded("non-public values were asked for without credentials", handle=text)
+        allowed = await node.authority.may(caller, AdminPermission.READ_VALUE, grants_of(record))
+        if not allowed and explicit:
+            raise InsufficientPermissions(f"{caller.identity} may not read non-public values of {text}", handle=text)
+        public_only = not allowed
+    if public_only:
+        selected = [v for v in selected if v.public_read]
+    code = ResponseCode.SUCCESS if selected else ResponseCode.VALUES_NOT_FOUND
+    body = {"responseCode": code, "handle": text, "values": [value_to_json(v) for v in selected]}
+    return json_response(request, body)
+
+
+async def _list(request: web.Request, node: Node, query) -> web.StreamResponse:
+    sent = query["prefix"]
+    prefix = parse_prefix(sent)
+    page, page_size = params.page_params(query)
+    caller = await caller_of(request, node, required=True, handle=f"0.NA/{prefix}")
+    total, handles = await node.registrar.list_handles(prefix, caller, page=page, page_size=page_size)
+    body: dict = {"responseCode": ResponseCode.SUCCESS, "prefix": sent, "totalCount": str(total)}
+    if page is not None and page_size is not None and page >= 0 and page_size >= 0:
+        body["page"] = page
+        body["pageSize"] = page_size
+    body["handles"] = handles
+    return json_response(request, body)
+
+
+async def list_handles(request: web.Request) -> web.StreamResponse:
+    """``GET /api/handles?prefix=…``."""
+    node = request.app[NODE]
+    if "prefix" not in request.query:
+        raise InvalidHandle("Empty handle invalid: give a handle in the path or ?prefix= to list")
+    return await _list(request, node, request.query)
+
+
+async def put_handle(request: web.Request) -> web.StreamResponse:
+    node = request.app[NODE]
+    query = request.query
+    text = params.path_text(request, ROUTE)
+    mint = params.java_flag(query, "mintNewSuffix", False)
+    overwrite = params.java_flag(query, "overwrite", True)
+    handle = Handle.parse(text, max_length=node.settings.max_handle_length, allow_empty_suffix=mint)
+    index_params = query.getall("index", [])
+    body = await params.json_body(request, node.settings.max_body_bytes)
+    values, named = parse_values_body(body)
+    if named is not None and fold(named) != handle.key:
+        raise ProtocolError("Mismatched handle in PUT request", handle=text)
+    caller = await caller_of(request, node, required=True, handle=text)
+    registrar = node.registrar
+    if index_params:
+        wanted = None if any(i.lower() == "various" for i in index_params) else [params.integer(i) for i in index_params]
+        result = await registrar.add_values(handle, values, caller, indexes=wanted, overwrite=overwrite)
+    elif mint:
+        result = await registrar.mint(handle, values, caller)
+    else:
+        result = await registrar.put(handle, values, caller, overwrite=overwrite)
+    return json_response(request, {"responseCode": ResponseCode.SUCCESS, "handle": result.handle}, 201 if result.created else 200)
+
+
+async def delete_handle(request: web.Request) -> web.StreamResponse:
+    node = request.app[NODE]
+    text = params.path_text(request, ROUTE)
+    handle = Handle.parse(text, max_length=node.settings.max_handle_length)
+    index_params = request.query.getall("index", [])
+    if any(i.lower() == "various" for i in index_params):
+        raise ProtocolError("index=various is accepted only by PUT", handle=text)
+    indexes = [params.integer(i) for i in index_params]
+    caller = await caller_of(request, node, required=True, handle=text)
+    if indexes:
+        await node.registrar.remove_values(handle, indexes, caller)
+    else:
+        await node.registrar.delete(handle, caller)
+    return json_response(request, {"responseCode": ResponseCode.SUCCESS, "handle": text})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/handles", list_handles)
+    resource = app.router.add_resource(ROUTE + "{handle:.*}")
+    resource.add_route("GET", get_handle)
+    resource.add_route("POST", post_handle)
+    resource.add_route("PUT", put_handle)
+    resource.add_route("DELETE", delete_handle)

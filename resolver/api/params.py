@@ -1,0 +1,74 @@
+"""Reading requests: the handle in the path, query flags as Handle.Net reads them, JSON bodies."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote_to_bytes
+
+import orjson
+from aiohttp import hdrs, web
+from multidict import MultiMapping
+
+from registry.errors import BodyTooLarge, InvalidHandle, ProtocolError, UnsupportedMediaType
+
+
+def path_text(request: web.Request, route_prefix: str) -> str:
+    """The percent-decoded UTF-8 text after ``route_prefix`` in the raw path; ``+`` stays ``+``."""
+    raw = request.raw_path.split("?", 1)[0]
+    text = raw[len(route_prefix):] if raw.startswith(route_prefix) else ""
+    if "%" not in text and text.isascii():
+        return text
+    try:
+        return unquote_to_bytes(text).decode("utf-8")
+    except (UnicodeDecodeError, UnicodeEncodeError):
+        raise InvalidHandle("the handle in the path is not valid UTF-8") from None
+
+
+def flag(query: MultiMapping[str], name: str, default: bool) -> bool:
+    """Handle.Net's getBooleanParameter: present and empty, ``true`` or ``yes`` mean true."""
+    if name not in query:
+        return default
+    value = query[name]
+    return value == "" or value.lower() in ("true", "yes")
+
+
+def java_flag(query: MultiMapping[str], name: str, default: bool) -> bool:
+    """Java's Boolean.parseBoolean, used by Handle.Net for ``overwrite`` and ``mintNewSuffix``."""
+    if name not in query:
+        return default
+    return query[name].lower() == "true"
+
+
+def integer(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ProtocolError(f'java.lang.NumberFormatException: For input string: "{text}"') from None
+
+
+def indexes(query: MultiMapping[str]) -> list[int]:
+    return [integer(i) for i in query.getall("index", [])]
+
+
+def page_params(query: MultiMapping[str]) -> tuple[int | None, int | None]:
+    page = integer(query["page"]) if "page" in query else None
+    size = integer(query["pageSize"]) if "pageSize" in query else None
+    return page, size
+
+
+async def json_body(request: web.Request, limit: int) -> object:
+    """The parsed JSON body; 415 for another media type, 413 past ``limit`` bytes, 400 for bad JSON."""
+    mime = request.headers.get(hdrs.CONTENT_TYPE, "").split(";", 1)[0].strip().lower()
+    if mime != "application/json":
+        raise UnsupportedMediaType(f"Unsupported media type {mime or '(none)'}: send Content-Type: application/json")
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge(f"the request body of {request.content_length} bytes is over the limit of {limit} bytes")
+    try:
+        data = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise BodyTooLarge(f"the request body is over the limit of {limit} bytes") from None
+    if len(data) > limit:
+        raise BodyTooLarge(f"the request body is over the limit of {limit} bytes")
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(f"the request body is not valid JSON: {exc}") from None

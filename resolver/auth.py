@@ -1,0 +1,137 @@
+"""Who is calling (HTTP Basic with HS_SECKEY identities) and what they may do (HS_ADMIN, HS_VLIST).
+
+The decisions themselves are pure (registry.permissions); this module does the lookups they need:
+the identity's record, the records holding the admin values, and admin groups, through the engine's
+cache. A revoked key or admin therefore stops working within the cache's staleness bound.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from dataclasses import dataclass
+from typing import Iterable
+from urllib.parse import unquote
+
+from registry.errors import AuthenticationFailed, IdresError, InvalidHandle
+from registry.model import Handle, Record, ValueRef
+from registry.permissions import AdminGrant, AdminPermission, identity_matches
+from registry.values import ADMIN, SECKEY, VLIST, admin_from_bytes, vlist_from_bytes
+
+from .engine import Engine
+
+MAX_GROUP_DEPTH = 5
+
+
+@dataclass(frozen=True)
+class Credentials:
+    identity: ValueRef
+    secret: bytes
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated identity; ``server_admin`` when configuration names it."""
+
+    identity: ValueRef
+    server_admin: bool = False
+
+
+def parse_basic(header: str) -> Credentials:
+    """``Basic base64(pct(index:handle) ":" secret)``; also the unencoded ``index:handle:secret``."""
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "basic" or not token.strip():
+        raise AuthenticationFailed("only HTTP Basic authentication with index:handle and a secret key is supported")
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise AuthenticationFailed("the Basic credentials are not valid base64") from None
+    user_raw, colon, secret = decoded.partition(b":")
+    if not colon:
+        raise AuthenticationFailed("the Basic credentials have no ':' between user and secret")
+    try:
+        user = unquote(user_raw.decode("utf-8"), errors="strict")
+    except UnicodeDecodeError:
+        raise AuthenticationFailed("the Basic user name is not UTF-8") from None
+    if user.isdigit() and b":" in secret:  # easyhandle sends "300:prefix/suffix:secret" unencoded
+        rest, _, secret = secret.partition(b":")
+        user = f"{user}:{rest.decode('utf-8', 'replace')}"
+    try:
+        identity = ValueRef.parse(user)
+    except InvalidHandle:
+        raise AuthenticationFailed(f"user {user!r} is not an identity of the form index:prefix/suffix") from None
+    return Credentials(identity, secret)
+
+
+def grants_of(record: Record | None) -> list[AdminGrant]:
+    if record is None:
+        return []
+    grants = []
+    for value in record.of_type(ADMIN):
+        try:
+            grants.append(admin_from_bytes(value.data))
+        except IdresError:
+            continue  # an unreadable HS_ADMIN grants nothing
+    return grants
+
+
+class Authority:
+    def __init__(self, engine: Engine, server_admins: Iterable[ValueRef]) -> None:
+        self._engine = engine
+        self._server_admins = tuple(server_admins)
+
+    async def _record(self, handle_text: str) -> Record | None:
+        try:
+            handle = Handle.parse(handle_text)
+        except InvalidHandle:
+            return None
+        if not self._engine.prefixes.covers(handle):
+            return None
+        entry = await self._engine.resolve(handle)
+        return entry.stored.record if entry is not None else None
+
+    async def authenticate(self, credentials: Credentials) -> Caller:
+        """The caller, if the secret matches the identity's HS_SECKEY; AuthenticationFailed otherwise."""
+        identity = credentials.identity
+        record = await self._record(identity.handle)
+        keys = [] if record is None else [
+            v for v in record.of_type(SECKEY) if identity.index == 0 or v.index == identity.index
+        ]
+        # compare against every candidate so timing does not tell which index exists
+        matched = False
+        for value in keys:
+            matched |= hmac.compare_digest(value.data, credentials.secret)
+        if not matched:
+            raise AuthenticationFailed(f"Identity not verified: {identity}")
+        server_admin = any(identity_matches(ref, identity) for ref in self._server_admins)
+        return Caller(identity, server_admin)
+
+    async def may(self, caller: Caller, needed: AdminPermission, grants: Iterable[AdminGrant]) -> bool:
+        """True if a grant with every bit of ``needed`` names the caller, directly or through HS_VLIST groups."""
+        if caller.server_admin:
+            return True
+        refs = [g.ref for g in grants if (g.permissions & needed) == needed]
+        return await self._member_of_any(caller.identity, refs, depth=0, seen=set())
+
+    async def _member_of_any(self, identity: ValueRef, refs: list[ValueRef], depth: int, seen: set) -> bool:
+        for ref in refs:
+            if identity_matches(ref, identity):
+                return True
+        if depth >= MAX_GROUP_DEPTH:
+            return False
+        for ref in refs:
+            if ref.key in seen or ref.index == 0:
+                continue
+            seen.add(ref.key)
+            record = await self._record(ref.handle)
+            group = record.value_at(ref.index) if record is not None else None
+            if group is None or group.type_key != VLIST:
+                continue
+            try:
+                members = vlist_from_bytes(group.data)
+            except IdresError:
+                continue
+            if await self._member_of_any(identity, members, depth + 1, seen):
+                return True
+        return False

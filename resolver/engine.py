@@ -1,0 +1,148 @@
+"""Resolution: cache, then the local store. No aiohttp, no asyncpg.
+
+``lookup`` is the hot path: one dictionary probe, no await. ``resolve`` adds the authority check and a
+single-flight load from the store on a miss. Negative answers (an authoritative "no such handle") are
+cached too, with their own TTL and cap. Invalidation comes from the change log (see invalidation.py)
+and from this process's own writes.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterable, Protocol
+
+from registry.errors import PrefixNotHomed
+from registry.model import Handle, ancestors, fold
+from registry.records import StoredRecord
+
+from .cache import SingleFlight, TtlLru, TtlPolicy
+
+
+class RecordSource(Protocol):
+    async def get(self, key: str) -> StoredRecord | None: ...
+
+
+class CachedRecord:
+    """A positive cache entry; ``view`` holds the last rendered response (spelling, bytes)."""
+
+    __slots__ = ("stored", "view")
+
+    def __init__(self, stored: StoredRecord) -> None:
+        self.stored = stored
+        self.view: tuple[str, bytes] | None = None
+
+
+class _NotFound:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOT_FOUND"
+
+
+NOT_FOUND = _NotFound()
+
+
+class HomedPrefixes:
+    """The prefixes this node answers for, by comparison key."""
+
+    def __init__(self, prefixes: Iterable[str] = ()) -> None:
+        self._keys: frozenset[str] = frozenset(fold(p) for p in prefixes)
+
+    def replace(self, prefixes: Iterable[str]) -> None:
+        self._keys = frozenset(fold(p) for p in prefixes)
+
+    def is_homed(self, prefix: str) -> bool:
+        return fold(prefix) in self._keys
+
+    def covers(self, handle: Handle) -> bool:
+        """True if this node answers for the handle: its prefix is homed; for ``0.NA/X``, X or a parent of X is."""
+        if handle.is_prefix_record:
+            return any(fold(p) in self._keys for p in ancestors(handle.suffix))
+        return handle.prefix_key in self._keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+class Engine:
+    def __init__(
+        self,
+        source: RecordSource,
+        prefixes: HomedPrefixes,
+        *,
+        policy: TtlPolicy = TtlPolicy(),
+        max_entries: int = 200_000,
+        max_bytes: int = 256 * 1024 * 1024,
+        negative_max_entries: int = 100_000,
+        enabled: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.source = source
+        self.prefixes = prefixes
+        self.policy = policy
+        self.configured = enabled
+        self.enabled = enabled
+        self._wall = wall_clock
+        self.positive: TtlLru[str, CachedRecord] = TtlLru(max_entries, max_bytes, clock)
+        self.negative: TtlLru[str, _NotFound] = TtlLru(negative_max_entries, None, clock)
+        self._flights: SingleFlight[str, StoredRecord | None] = SingleFlight()
+        self.hits = 0
+        self.misses = 0
+
+    def lookup(self, key: str) -> CachedRecord | _NotFound | None:
+        """The cached answer for a comparison key, if any. Synchronous: the hot path."""
+        entry = self.positive.get(key)
+        if entry is not None:
+            self.hits += 1
+            return entry
+        if self.negative.get(key) is not None:
+            self.hits += 1
+            return NOT_FOUND
+        return None
+
+    async def resolve(self, handle: Handle) -> CachedRecord | None:
+        """The record of a handle this node answers for (None if it has none); PrefixNotHomed otherwise."""
+        entry = self.lookup(handle.key)
+        if entry is not None:
+            return None if entry is NOT_FOUND else entry  # type: ignore[return-value]
+        if not self.prefixes.covers(handle):
+            raise PrefixNotHomed(handle=handle.text)
+        self.misses += 1
+        stored, fresh = await self._flights.do(handle.key, lambda: self.source.get(handle.key))
+        if stored is None:
+            if fresh and self.enabled:
+                self.negative.put(handle.key, NOT_FOUND, self.policy.negative())
+            return None
+        entry = CachedRecord(stored)
+        if fresh and self.enabled:
+            ttl = self.policy.positive(stored.cache_ttl(int(self._wall())))
+            self.positive.put(handle.key, entry, ttl, stored.size)
+        return entry
+
+    def invalidate(self, key: str) -> None:
+        self.positive.pop(key)
+        self.negative.pop(key)
+        self._flights.poison(key)
+
+    def invalidate_all(self) -> None:
+        self.positive.clear()
+        self.negative.clear()
+        self._flights.poison_all()
+
+    def set_enabled(self, enabled: bool) -> None:
+        """Switch caching off (and empty the cache) while invalidation cannot be trusted, and back on."""
+        if not enabled:
+            self.invalidate_all()
+        self.enabled = enabled and self.configured
+
+    def stats(self) -> dict[str, int | bool]:
+        return {
+            "enabled": self.enabled,
+            "entries": len(self.positive),
+            "negative_entries": len(self.negative),
+            "bytes": self.positive.bytes,
+            "hits": self.hits,
+            "misses": self.misses,
+            "evictions": self.positive.evictions + self.negative.evictions,
+        }

@@ -1,0 +1,119 @@
+"""What operators set up directly in the store: homed prefixes, prefix admins, the demo data set.
+
+These run from the command line against the data directory or DSN, with the operator's database
+access as their authority, so they do not go through HTTP authentication.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from registry.errors import ConcurrentUpdate, HandleAlreadyExists, IdresError, PrefixNotHomed
+from registry.model import Handle, HandleValue, Record, ValueRef, fold, prefix_record_handle
+from registry.permissions import AdminGrant, AdminPermission
+from registry.store import Store
+from registry.values import ADMIN, SECKEY, VLIST, admin_to_bytes, vlist_from_bytes, vlist_to_bytes
+
+from .site import SiteDescription
+
+ADMIN_GROUP_INDEX = 200
+PREFIX_ADMIN_INDEX = 100
+SECKEY_INDEX = 300
+SECKEY_PERMISSIONS = 0x0C  # admin read + admin write: never shown to anonymous readers
+DEMO_PREFIX = "88.101.5"
+
+
+@dataclass(frozen=True)
+class AdminIdentity:
+    identity: ValueRef
+    secret: str
+
+
+async def home_prefix(store: Store, site: SiteDescription, prefix: str, now: int) -> bool:
+    """Home a prefix; its record ``0.NA/<prefix>`` starts with this node's HS_SITE."""
+    return await store.home(prefix, site.prefix_record(prefix, now))
+
+
+def _group_grant(prefix: str) -> HandleValue:
+    grant = AdminGrant(ValueRef(ADMIN_GROUP_INDEX, f"0.NA/{prefix}"), AdminPermission.all())
+    return HandleValue(PREFIX_ADMIN_INDEX, ADMIN, admin_to_bytes(grant))
+
+
+async def create_prefix_admin(store: Store, prefix: str, now: int, suffix: str = "ADMIN", index: int = SECKEY_INDEX) -> AdminIdentity:
+    """Create ``<prefix>/<suffix>`` with a fresh secret key and make it an admin of the prefix.
+
+    The prefix record gets an admin group (HS_VLIST at 200) holding the identity, and an HS_ADMIN at
+    100 giving that group every permission, as Handle.Net deployments do.
+    """
+    if fold(prefix) not in {fold(p) for p in await store.homed_prefixes()}:
+        raise PrefixNotHomed(f"prefix {prefix} is not homed here: run `idres prefix home {prefix}` first")
+    handle = Handle.parse(f"{prefix}/{suffix}")
+    identity = ValueRef(index, handle.text)
+    secret = secrets.token_urlsafe(24)
+    record = Record(
+        handle,
+        (
+            HandleValue(PREFIX_ADMIN_INDEX, ADMIN, _group_grant(prefix).data, timestamp=now),
+            HandleValue(index, SECKEY, secret.encode(), permissions=SECKEY_PERMISSIONS, timestamp=now),
+        ),
+    )
+    try:
+        await store.create(record)
+    except HandleAlreadyExists:
+        raise HandleAlreadyExists(f"{handle.text} already exists: choose another name with --handle", handle=handle.text) from None
+    for _ in range(5):
+        try:
+            await _join_admin_group(store, prefix, identity, now)
+            return AdminIdentity(identity, secret)
+        except ConcurrentUpdate:
+            continue
+    raise ConcurrentUpdate(f"the record 0.NA/{prefix} kept changing; run the command again")
+
+
+async def _join_admin_group(store: Store, prefix: str, identity: ValueRef, now: int) -> None:
+    handle = prefix_record_handle(prefix)
+    stored = await store.get(handle.key)
+    if stored is None:
+        raise IdresError(f"the prefix record {handle.text} is missing")
+    record = stored.record
+    group = record.value_at(ADMIN_GROUP_INDEX)
+    members = vlist_from_bytes(group.data) if group is not None and group.type_key == VLIST else []
+    if group is not None and group.type_key != VLIST:
+        raise IdresError(f"{handle.text} has a {group.type} value at index {ADMIN_GROUP_INDEX}, where the admin group belongs")
+    values = {v.index: v for v in record.values}
+    values[ADMIN_GROUP_INDEX] = HandleValue(ADMIN_GROUP_INDEX, VLIST, vlist_to_bytes([*members, identity]), timestamp=now)
+    if not any(v.type_key == ADMIN and v.data == _group_grant(prefix).data for v in record.values):
+        index = PREFIX_ADMIN_INDEX if PREFIX_ADMIN_INDEX not in values else record.free_index(PREFIX_ADMIN_INDEX)
+        values[index] = HandleValue(index, ADMIN, _group_grant(prefix).data, timestamp=now)
+    await store.replace(record.with_values(values.values()), stored.version)
+
+
+async def seed_demo(store: Store, site: SiteDescription, now: int, count: int = 5000) -> AdminIdentity:
+    """Home the demo prefix with ``count`` sample product identifiers and an admin; idempotent."""
+    await home_prefix(store, site, DEMO_PREFIX, now)
+    admin_handle = Handle.parse(f"{DEMO_PREFIX}/ADMIN")
+    existing = await store.get(admin_handle.key)
+    if existing is None:
+        admin = await create_prefix_admin(store, DEMO_PREFIX, now)
+    else:
+        key = existing.record.value_at(SECKEY_INDEX)
+        admin = AdminIdentity(ValueRef(SECKEY_INDEX, admin_handle.text), key.data.decode() if key else "")
+    total, _ = await store.list_handles(DEMO_PREFIX, limit=0)
+    if total <= 1:
+        await store.bulk_create(demo_record(n, now) for n in range(1, count + 1))
+    return admin
+
+
+def demo_record(n: int, now: int) -> Record:
+    """A sample product identifier: a product page, a model, a batch and a production date."""
+    handle = Handle.parse(f"{DEMO_PREFIX}/SN-{n:06d}")
+    admin = AdminGrant(ValueRef(ADMIN_GROUP_INDEX, f"0.NA/{DEMO_PREFIX}"), AdminPermission.from_bits("011111110011"))
+    values = (
+        HandleValue(1, "URL", f"https://products.example.com/washers/SN-{n:06d}".encode(), timestamp=now),
+        HandleValue(2, "MODEL", f"WM-{700 + n % 5}0".encode(), timestamp=now),
+        HandleValue(3, "BATCH", f"B2026-{n // 500:03d}".encode(), timestamp=now),
+        HandleValue(4, "PRODUCTION_DATE", f"2026-{1 + n % 12:02d}-{1 + n % 28:02d}".encode(), timestamp=now),
+        HandleValue(PREFIX_ADMIN_INDEX, ADMIN, admin_to_bytes(admin), timestamp=now),
+    )
+    return Record(handle, values)

@@ -1,0 +1,296 @@
+"""Authorised writes: create, replace, add and remove values, delete, list, home and unhome.
+
+Each operation checks its input, authorises the caller against the HS_ADMIN values that govern the
+handle, then writes the whole new record with a version check; a concurrent change makes it start
+over. Timestamps are stamped here, from the injected clock.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Iterable, Sequence, TypeVar
+
+from registry.errors import (
+    AuthenticationNeeded,
+    ConcurrentUpdate,
+    HandleAlreadyExists,
+    HandleNotFound,
+    InsufficientPermissions,
+    InvalidValue,
+    OperationNotSupported,
+    PrefixNotHomed,
+    ProtocolError,
+    ValueAlreadyExists,
+    ValuesNotFound,
+)
+from registry.model import Handle, HandleValue, Record, ancestors, check_indexes, prefix_record_handle
+from registry.permissions import AdminPermission as P
+from registry.permissions import needed_for_change, needed_for_removal
+from registry.records import StoredRecord
+from registry.store import Store
+
+from .auth import Authority, Caller, grants_of
+from .engine import Engine
+
+T = TypeVar("T")
+ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    handle: str
+    created: bool  # nothing existing was overwritten: HTTP 201
+
+
+class Registrar:
+    def __init__(
+        self,
+        store: Store,
+        engine: Engine,
+        authority: Authority,
+        *,
+        prefix_admins_manage_handles: bool = True,
+        allow_list_handles: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._engine = engine
+        self._authority = authority
+        self._prefix_admins = prefix_admins_manage_handles
+        self._allow_list = allow_list_handles
+        self._clock = clock
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def now(self) -> int:
+        return int(self._clock())
+
+    @staticmethod
+    def _require_caller(caller: Caller | None, handle: str | None) -> Caller:
+        if caller is None:
+            raise AuthenticationNeeded("this operation needs credentials (HTTP Basic, index:handle and secret)", handle=handle)
+        return caller
+
+    def _require_homed(self, handle: Handle) -> None:
+        if not self._engine.prefixes.covers(handle):
+            raise PrefixNotHomed(handle=handle.text)
+
+    async def _fresh(self, handle: Handle) -> StoredRecord | None:
+        return await self._store.get(handle.key)
+
+    async def _prefix_grants(self, handle: Handle, for_creation: bool) -> list:
+        """HS_ADMIN values of the prefix record that governs ``handle``."""
+        if handle.is_prefix_record:
+            parents = ancestors(handle.suffix)[1:]
+            records = [await self._fresh(prefix_record_handle(p)) for p in parents]
+            found = next((r for r in records if r is not None), None)
+            return grants_of(found.record if found else None)
+        if not for_creation and not self._prefix_admins:
+            return []
+        stored = await self._fresh(prefix_record_handle(handle.prefix))
+        return grants_of(stored.record if stored else None)
+
+    async def _authorise(self, caller: Caller, needed: P, handle: Handle, record: Record | None) -> None:
+        if not needed:
+            return
+        grants = grants_of(record)
+        if await self._authority.may(caller, needed, grants):
+            return
+        if await self._authority.may(caller, needed, await self._prefix_grants(handle, for_creation=False)):
+            return
+        raise InsufficientPermissions(
+            f"{caller.identity} lacks {needed.names()} on {handle.text}", handle=handle.text
+        )
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        for _ in range(ATTEMPTS - 1):
+            try:
+                return await attempt()
+            except ConcurrentUpdate:
+                continue
+        return await attempt()
+
+    def _written(self, handle: Handle) -> None:
+        self._engine.invalidate(handle.key)
+
+    # --- create / replace ------------------------------------------------------------------------
+
+    async def put(self, handle: Handle, values: Sequence[HandleValue], caller: Caller | None, *, overwrite: bool = True) -> WriteResult:
+        """Create the handle with these values, or replace all its values (``overwrite``)."""
+        check_indexes(values)
+        self._require_homed(handle)
+        caller = self._require_caller(caller, handle.text)
+        result = await self._retrying(lambda: self._put_once(handle, values, caller, overwrite))
+        self._written(handle)
+        return result
+
+    async def _put_once(self, handle: Handle, values: Sequence[HandleValue], caller: Caller, overwrite: bool) -> WriteResult:
+        now = self.now()
+        existing = await self._fresh(handle)
+        if existing is None:
+            await self._authorise_creation(caller, handle)
+            try:
+                await self._store.create(Record(handle, tuple(v.stamped(now) for v in values)))
+            except HandleAlreadyExists:
+                if not overwrite:
+                    raise
+                raise ConcurrentUpdate(handle=handle.text) from None
+            return WriteResult(handle.text, created=True)
+        if not overwrite:
+            raise HandleAlreadyExists(handle=handle.text)
+        old = existing.record
+        await self._authorise(caller, needed_for_change(old.values, values), handle, old)
+        new = old.with_values(_keep_unchanged_timestamps(old, values, now))
+        await self._store.replace(new, existing.version)
+        return WriteResult(handle.text, created=False)
+
+    async def _authorise_creation(self, caller: Caller, handle: Handle) -> None:
+        needed = P.ADD_DERIVED_PREFIX if handle.is_prefix_record else P.ADD_HANDLE
+        if not await self._authority.may(caller, needed, await self._prefix_grants(handle, for_creation=True)):
+            raise InsufficientPermissions(f"{caller.identity} may not create handles under {handle.prefix}", handle=handle.text)
+
+    async def mint(self, base: Handle, values: Sequence[HandleValue], caller: Caller | None) -> WriteResult:
+        """Create ``base`` + 32 random hex characters (``PUT .../prefix/?mintNewSuffix=true``)."""
+        check_indexes(values)
+        self._require_homed(base)
+        caller = self._require_caller(caller, base.text)
+        for _ in range(ATTEMPTS):
+            handle = base.with_suffix(uuid.uuid4().hex)
+            try:
+                result = await self._put_once(handle, values, caller, overwrite=False)
+            except HandleAlreadyExists:
+                continue
+            self._written(handle)
+            return result
+        raise ConcurrentUpdate("could not mint an unused suffix; try again", handle=base.text)
+
+    # --- add / remove values ---------------------------------------------------------------------
+
+    async def add_values(
+        self,
+        handle: Handle,
+        values: Sequence[HandleValue],
+        caller: Caller | None,
+        *,
+        indexes: Iterable[int] | None,
+        overwrite: bool = True,
+    ) -> WriteResult:
+        """Add or replace individual values; ``indexes`` (from ``?index=``) must match the body's, None for ``various``."""
+        if indexes is not None and set(indexes) != {v.index for v in values}:
+            raise ProtocolError("Mismatched indexes in PUT request", handle=handle.text)
+        if not values:
+            raise InvalidValue("no values to add", handle=handle.text)
+        check_indexes(values)
+        self._require_homed(handle)
+        caller = self._require_caller(caller, handle.text)
+        result = await self._retrying(lambda: self._add_once(handle, values, caller, overwrite))
+        self._written(handle)
+        return result
+
+    async def _add_once(self, handle: Handle, values: Sequence[HandleValue], caller: Caller, overwrite: bool) -> WriteResult:
+        existing = await self._fresh(handle)
+        if existing is None:
+            raise HandleNotFound(handle=handle.text)
+        old = existing.record
+        clashing = [v.index for v in values if old.value_at(v.index) is not None]
+        if clashing and not overwrite:
+            raise ValueAlreadyExists(f"Index conflict for {clashing[0]}", handle=handle.text)
+        merged = {v.index: v for v in old.values}
+        now = self.now()
+        merged.update({v.index: v.stamped(now) for v in values})
+        await self._authorise(caller, needed_for_change(old.values, list(merged.values())), handle, old)
+        await self._store.replace(old.with_values(merged.values()), existing.version)
+        return WriteResult(handle.text, created=not clashing)
+
+    async def remove_values(self, handle: Handle, indexes: Sequence[int], caller: Caller | None) -> WriteResult:
+        caller = self._require_caller(caller, handle.text)
+        result = await self._retrying(lambda: self._remove_once(handle, set(indexes), caller))
+        self._written(handle)
+        return result
+
+    async def _remove_once(self, handle: Handle, indexes: set[int], caller: Caller) -> WriteResult:
+        existing = await self._fresh(handle)
+        if existing is None:
+            raise HandleNotFound(handle=handle.text)
+        old = existing.record
+        missing = sorted(i for i in indexes if old.value_at(i) is None)
+        if missing:
+            raise ValuesNotFound(f"no value at index {', '.join(map(str, missing))}", handle=handle.text)
+        removed = [v for v in old.values if v.index in indexes]
+        await self._authorise(caller, needed_for_removal(removed), handle, old)
+        await self._store.replace(old.with_values(v for v in old.values if v.index not in indexes), existing.version)
+        return WriteResult(handle.text, created=False)
+
+    # --- delete, list ----------------------------------------------------------------------------
+
+    async def delete(self, handle: Handle, caller: Caller | None) -> WriteResult:
+        caller = self._require_caller(caller, handle.text)
+
+        async def once() -> WriteResult:
+            existing = await self._fresh(handle)
+            if existing is None:
+                raise HandleNotFound(handle=handle.text)
+            needed = P.DELETE_HANDLE
+            if not await self._authority.may(caller, needed, grants_of(existing.record)):
+                parent_needed = P.DELETE_DERIVED_PREFIX if handle.is_prefix_record else P.DELETE_HANDLE
+                if not await self._authority.may(caller, parent_needed, await self._prefix_grants(handle, for_creation=False)):
+                    raise InsufficientPermissions(f"{caller.identity} may not delete {handle.text}", handle=handle.text)
+            await self._store.delete(handle, existing.version)
+            return WriteResult(handle.text, created=False)
+
+        result = await self._retrying(once)
+        self._written(handle)
+        return result
+
+    async def list_handles(self, prefix: str, caller: Caller | None, *, page: int | None, page_size: int | None) -> tuple[int, list[str]]:
+        if not self._allow_list:
+            raise OperationNotSupported("listing handles is switched off on this node")
+        prefix_handle = prefix_record_handle(prefix)
+        caller = self._require_caller(caller, prefix_handle.text)
+        if not self._engine.prefixes.is_homed(prefix):
+            raise PrefixNotHomed(handle=prefix_handle.text)
+        stored = await self._fresh(prefix_handle)
+        if not await self._authority.may(caller, P.LIST_HANDLES, grants_of(stored.record if stored else None)):
+            raise InsufficientPermissions(f"{caller.identity} may not list handles under {prefix}", handle=prefix_handle.text)
+        if page is None or page_size is None or page < 0 or page_size < 0:
+            return await self._store.list_handles(prefix)
+        return await self._store.list_handles(prefix, offset=page * page_size, limit=page_size)
+
+    # --- prefixes --------------------------------------------------------------------------------
+
+    def _require_server_admin(self, caller: Caller | None, handle: str) -> Caller:
+        caller = self._require_caller(caller, handle)
+        if not caller.server_admin:
+            raise InsufficientPermissions(f"{caller.identity} is not a server admin of this node", handle=handle)
+        return caller
+
+    async def home(self, prefix: str, caller: Caller | None, prefix_record: Record | None) -> bool:
+        self._require_server_admin(caller, prefix)
+        added = await self._store.home(prefix, prefix_record)
+        await self.reload_prefixes()
+        return added
+
+    async def unhome(self, prefix: str, caller: Caller | None) -> bool:
+        self._require_server_admin(caller, prefix)
+        removed = await self._store.unhome(prefix)
+        await self.reload_prefixes()
+        return removed
+
+    async def homed(self, caller: Caller | None) -> list[str]:
+        self._require_server_admin(caller, "0.NA")
+        return await self._store.homed_prefixes()
+
+    async def reload_prefixes(self) -> None:
+        self._engine.prefixes.replace(await self._store.homed_prefixes())
+        self._engine.invalidate_all()
+
+
+def _keep_unchanged_timestamps(old: Record, values: Sequence[HandleValue], now: int) -> list[HandleValue]:
+    """New timestamps, except for values identical to the old ones apart from their timestamp."""
+    out = []
+    for value in values:
+        before = old.value_at(value.index)
+        out.append(before if before is not None and before.same_content(value) else value.stamped(now))
+    return out

@@ -1,0 +1,29 @@
+"""This node's HS_SITE: where it listens and with which interfaces; the record a homed prefix starts with."""
+
+from __future__ import annotations
+
+from registry.model import HandleValue, Record, prefix_record_handle
+from registry.values import TRANSPORTS, Interface, Server, SiteInfo
+
+from .config import Settings
+
+SITE_INDEX = 1
+
+
+class SiteDescription:
+    def __init__(self, settings: Settings, public_key: bytes = b"") -> None:
+        interfaces = [Interface(TRANSPORTS["HTTP"], settings.port, query=True, admin=settings.allow_http_auth)]
+        if settings.tls_port is not None:
+            interfaces.append(Interface(TRANSPORTS["HTTPS"], settings.tls_port, query=True, admin=True))
+        self.info = SiteInfo(
+            servers=(Server(1, settings.advertised_address, public_key, tuple(interfaces)),),
+            attributes=(("desc", "idres node"),),
+        )
+
+    def to_json(self) -> dict:
+        return self.info.to_json()
+
+    def prefix_record(self, prefix: str, now: int) -> Record:
+        """The record ``0.NA/<prefix>`` gets when the prefix is homed here: this node's HS_SITE."""
+        site = HandleValue(SITE_INDEX, "HS_SITE", self.info.to_bytes(), timestamp=now)
+        return Record(prefix_record_handle(prefix), (site,))

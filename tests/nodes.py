@@ -1,0 +1,162 @@
+"""Real idres nodes for tests: in this process (one worker) or as an ``idres serve`` subprocess."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import aiohttp
+from aiohttp import web
+
+from registry import db
+from registry.store import Store
+from resolver.app import create_app
+from resolver.config import Settings
+from resolver.node import NODE
+from resolver.provisioning import AdminIdentity, create_prefix_admin, home_prefix
+from resolver.serve import _listening
+from resolver.site import SiteDescription
+from resolver.tls import server_context
+
+READY_DEADLINE = 60.0
+
+
+def basic(user: str, secret: str) -> dict[str, str]:
+    """An Authorization header as pyhandle sends it: HTTP Basic with the user percent-encoded."""
+    token = base64.b64encode(f"{quote(user, safe='/')}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+class InProcessNode:
+    """One serving process's application on ephemeral HTTP and HTTPS ports of 127.0.0.1."""
+
+    def __init__(self, dsn: str, data_dir: Path, **settings) -> None:
+        base = dict(host="127.0.0.1", port=0, tls_port=0, data_dir=data_dir, dsn=dsn, workers=1, cache_poll_interval=0.2)
+        self.settings = Settings.load(env={}, **{**base, **settings})
+        self.dsn = dsn
+        self.admins: dict[str, AdminIdentity] = {}
+
+    async def __aenter__(self) -> "InProcessNode":
+        http_sock = _listening("127.0.0.1", 0)
+        tls_sock = _listening("127.0.0.1", 0)
+        self.settings = self.settings.with_changes(port=http_sock.getsockname()[1], tls_port=tls_sock.getsockname()[1])
+        self.app = create_app(self.settings, self.dsn)
+        self.runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=5)
+        await self.runner.setup()
+        await web.SockSite(self.runner, http_sock).start()
+        await web.SockSite(self.runner, tls_sock, ssl_context=server_context(self.settings)).start()
+        self.http = f"http://127.0.0.1:{self.settings.port}"
+        self.https = f"https://127.0.0.1:{self.settings.tls_port}"
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False))
+        await self.wait_until_coherent()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.session.close()
+        await self.runner.cleanup()
+
+    @property
+    def node(self):
+        return self.app[NODE]
+
+    async def wait_until_coherent(self) -> None:
+        """Poll until the change follower is connected (the cache is in use from then on)."""
+        import asyncio
+
+        deadline = time.monotonic() + READY_DEADLINE
+        while self.node.follower is not None and not self.node.follower.connected:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the change follower did not connect")
+            await asyncio.sleep(0.02)
+
+    async def provision(self, prefix: str) -> AdminIdentity:
+        """Home a prefix and create its admin, as an operator would from the command line."""
+        pool = await db.create_pool(self.dsn, max_size=1)
+        try:
+            store = Store(pool)
+            now = int(time.time())
+            await home_prefix(store, SiteDescription(self.settings), prefix, now)
+            admin = await create_prefix_admin(store, prefix, now)
+        finally:
+            await pool.close()
+        await self.node.registrar.reload_prefixes()
+        self.admins[prefix] = admin
+        return admin
+
+    def auth(self, prefix: str = "88.101") -> dict[str, str]:
+        admin = self.admins[prefix]
+        return basic(str(admin.identity), admin.secret)
+
+    def url(self, path: str, secure: bool = True) -> str:
+        return (self.https if secure else self.http) + path
+
+
+class ServeProcess:
+    """``idres serve --json`` in a subprocess; ``start()`` returns once it printed its ready line."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self.args = [sys.executable, "-m", "resolver", "serve", "--json", *args]
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen | None = None
+        self.ready: dict = {}
+        self.lines: list[str] = []
+
+    def start(self) -> "ServeProcess":
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env, text=True)
+        self.ready = self._read_ready()
+        return self
+
+    def _read_ready(self) -> dict:
+        assert self.proc is not None and self.proc.stdout is not None
+        selector = selectors.DefaultSelector()
+        selector.register(self.proc.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + READY_DEADLINE
+        while time.monotonic() < deadline:
+            if not selector.select(timeout=0.5):
+                if self.proc.poll() is not None:
+                    break
+                continue
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.lines.append(line)
+            event = json.loads(line)
+            if event.get("event") == "ready":
+                return event
+        err = self.stop()
+        raise RuntimeError(f"idres serve did not become ready: {''.join(self.lines)}\n{err}")
+
+    @property
+    def http(self) -> str:
+        return self.ready["http"]
+
+    @property
+    def https(self) -> str:
+        return self.ready["https"]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> str:
+        """Signal the node and wait for it; returns what it wrote to stderr."""
+        if self.proc is None:
+            return ""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            _, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        return err or ""
+
+    def __enter__(self) -> "ServeProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
