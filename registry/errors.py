@@ -123,6 +123,10 @@ class ConcurrentUpdate(IdresError):
     response_code = ResponseCode.SERVER_TOO_BUSY
 
 
+class CorruptRecord(IdresError):
+    """A stored record cannot be decoded: a server-side fault, never the client's."""
+
+
 class SchemaMismatch(IdresError):
     """The database schema is not the one this idres was built for."""
 

@@ -7,6 +7,7 @@ request filters them or is authenticated. Pure.
 from __future__ import annotations
 
 from .encoding import decode_values, encode_values
+from .errors import CorruptRecord, IdresError
 from .model import TTL_ABSOLUTE, Handle, Record
 from .value_json import render_values
 
@@ -49,7 +50,10 @@ class StoredRecord:
     @property
     def record(self) -> Record:
         if self._record is None:
-            self._record = Record(Handle.parse(self.handle, max_length=10**6), tuple(decode_values(self.vals)))
+            try:
+                self._record = Record(Handle.parse(self.handle, max_length=10**6), tuple(decode_values(self.vals)))
+            except IdresError as exc:
+                raise CorruptRecord(f"the stored record of {self.handle} cannot be decoded: {exc.message}") from exc
         return self._record
 
     @property

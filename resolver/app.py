@@ -53,7 +53,7 @@ def build_node(settings: Settings, store: Store, prefixes: HomedPrefixes) -> Nod
 
 def create_app(settings: Settings, dsn: str) -> web.Application:
     """The application; its database pool, cache follower and node are set up when it starts."""
-    app = web.Application(middlewares=[api.api_middleware], client_max_size=settings.max_body_bytes)
+    app = web.Application(client_max_size=settings.max_body_bytes)
     api.add_routes(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

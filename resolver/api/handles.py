@@ -19,6 +19,7 @@ from ..engine import NOT_FOUND, CachedRecord
 from ..node import NODE, Node
 from . import params
 from .callers import caller_of
+from .errors import add_resource, guarded
 from .respond import bytes_response, json_response
 
 ROUTE = "/api/handles/"
@@ -42,9 +43,11 @@ def _not_found(text: str) -> bytes:
 
 
 async def get_handle(request: web.Request) -> web.StreamResponse:
+    """GET and HEAD. The first block is the cache-hit path; everything else goes through ``_resolve``."""
     node = request.app[NODE]
     raw = request.raw_path
-    if "?" not in raw and hdrs.AUTHORIZATION not in request.headers:
+    headers = request.headers
+    if "?" not in raw and hdrs.AUTHORIZATION not in headers and hdrs.ORIGIN not in headers:
         text = raw[_ROUTE_LEN:]
         if "%" not in text:
             entry = node.engine.lookup(fold(text))
@@ -52,7 +55,12 @@ async def get_handle(request: web.Request) -> web.StreamResponse:
                 if entry is NOT_FOUND:
                     return bytes_response(request, _not_found(text), 404)
                 return bytes_response(request, _public_view(entry, text), 200, node.settings.gzip_min_bytes)  # type: ignore[arg-type]
-    return await _resolve(request, node, request.query)
+    return await _guarded_get(request)
+
+
+@guarded
+async def _guarded_get(request: web.Request) -> web.StreamResponse:
+    return await _resolve(request, request.app[NODE], request.query)
 
 
 async def post_handle(request: web.Request) -> web.StreamResponse:
@@ -171,9 +179,10 @@ async def delete_handle(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/handles", list_handles)
-    resource = app.router.add_resource(ROUTE + "{handle:.*}")
-    resource.add_route("GET", get_handle)
-    resource.add_route("POST", post_handle)
-    resource.add_route("PUT", put_handle)
-    resource.add_route("DELETE", delete_handle)
+    add_resource(app, "/api/handles", {"GET": list_handles, "HEAD": list_handles})
+    add_resource(
+        app,
+        ROUTE + "{handle:.*}",
+        {"GET": get_handle, "HEAD": get_handle, "POST": post_handle, "PUT": put_handle, "DELETE": delete_handle},
+        raw=("GET", "HEAD"),
+    )

@@ -9,6 +9,7 @@ from aiohttp import web
 from registry.errors import IdresError
 
 from ..node import NODE
+from .errors import add_resource
 from .respond import json_response
 
 READY_TIMEOUT = 2.0
@@ -37,5 +38,5 @@ async def readyz(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    add_resource(app, "/healthz", {"GET": healthz})
+    add_resource(app, "/readyz", {"GET": readyz})

@@ -10,6 +10,7 @@ from registry.model import parse_prefix
 from ..node import NODE
 from . import params
 from .callers import caller_of
+from .errors import add_resource
 from .respond import json_response
 
 ROUTE = "/api/prefixes/"
@@ -59,11 +60,8 @@ async def get_site(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/prefixes", list_prefixes)
-    app.router.add_get("/api/prefixes/", list_prefixes)
-    app.router.add_post("/api/prefixes", home_prefix)
-    resource = app.router.add_resource(ROUTE + "{prefix:.+}")
-    resource.add_route("POST", home_prefix)
-    resource.add_route("DELETE", unhome_prefix)
-    app.router.add_get("/api/site", get_site)
-    app.router.add_get("/api/site/", get_site)
+    add_resource(app, "/api/prefixes", {"GET": list_prefixes, "POST": home_prefix})
+    add_resource(app, "/api/prefixes/", {"GET": list_prefixes})
+    add_resource(app, ROUTE + "{prefix:.+}", {"POST": home_prefix, "DELETE": unhome_prefix})
+    add_resource(app, "/api/site", {"GET": get_site})
+    add_resource(app, "/api/site/", {"GET": get_site})
