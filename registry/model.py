@@ -34,6 +34,15 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
+def integer_text(text: str) -> int | None:
+    """The value of an ASCII decimal integer string (``"-12"``), None for anything else."""
+    text = text.strip()
+    return int(text) if _INTEGER.fullmatch(text) else None
+
+
 def fold(text: str) -> str:
     """ASCII-only upper-casing: the comparison key of handles, prefixes and value types."""
     if text.isascii():
@@ -102,10 +111,6 @@ class Handle:
     def prefix_key(self) -> str:
         return fold(self.prefix)
 
-    def with_suffix(self, suffix: str) -> "Handle":
-        text = self.text + suffix
-        return Handle(text, fold(text), self.prefix, self.suffix + suffix)
-
     def __str__(self) -> str:
         return self.text
 
@@ -143,9 +148,10 @@ class ValueRef(NamedTuple):
     @classmethod
     def parse(cls, text: str) -> "ValueRef":
         index, colon, handle = text.partition(":")
-        if not colon or not index.isdigit() or "/" not in handle:
+        number = integer_text(index) if colon else None
+        if number is None or not 0 <= number <= MAX_INDEX or "/" not in handle:
             raise InvalidHandle(f"{text!r} is not of the form index:prefix/suffix")
-        return cls(int(index), handle)
+        return cls(number, handle)
 
     @property
     def key(self) -> tuple[int, str]:
@@ -177,6 +183,8 @@ class HandleValue:
             raise InvalidValue(f"ttl type {self.ttl_type} at index {self.index} is neither relative nor absolute")
         if not -(2**31) <= self.ttl < 2**31:
             raise InvalidValue(f"ttl {self.ttl} at index {self.index} is out of range")
+        if not 0 <= self.timestamp < 2**31:
+            raise InvalidValue(f"timestamp {self.timestamp} at index {self.index} is out of range")
         if not 0 <= self.permissions <= 0x0F:
             raise InvalidValue(f"permissions {self.permissions} at index {self.index} are out of range")
 

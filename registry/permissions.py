@@ -35,7 +35,7 @@ class AdminPermission(IntFlag):
         return cls(0x0FFF)
 
     def names(self) -> str:
-        """``ADD_VALUE+MODIFY_VALUE``: the bits by name, lowest first."""
+        """``MODIFY_VALUE+ADD_VALUE``: the bits by name, lowest first."""
         return "+".join(flag.name for flag in type(self) if flag & self and flag.name) or "nothing"
 
     def to_bits(self) -> str:

@@ -24,6 +24,7 @@ from .model import (
     TTL_RELATIVE,
     HandleValue,
     ValueRef,
+    integer_text,
 )
 from . import values as typed
 
@@ -83,8 +84,8 @@ def parse_value(item: Any) -> HandleValue:
 def _parse_index(raw: Any) -> int:
     if isinstance(raw, bool):
         raise ProtocolError(f"index must be a number, not {raw!r}")
-    if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
-        raw = int(raw)
+    if isinstance(raw, str) and integer_text(raw) is not None:
+        raw = integer_text(raw)
     if not isinstance(raw, int):
         raise ProtocolError(f"index must be a number, not {_brief(raw)}")
     if raw <= 0:
@@ -148,10 +149,12 @@ def _parse_ttl(raw: Any, index: int) -> tuple[int, int]:
     if isinstance(raw, bool):
         raise InvalidValue(f"ttl of value {index} must be a number or a date")
     if isinstance(raw, (int, float)):
+        if raw != raw or raw in (float("inf"), float("-inf")):
+            raise InvalidValue(f"ttl of value {index} must be a finite number")
         return TTL_RELATIVE, int(raw)
     if isinstance(raw, str):
-        if raw.strip().lstrip("-").isdigit():
-            return TTL_RELATIVE, int(raw)
+        if integer_text(raw) is not None:
+            return TTL_RELATIVE, integer_text(raw)
         try:
             when = datetime.fromisoformat(raw)
         except ValueError:

@@ -15,7 +15,7 @@ from typing import Any
 
 from .encoding import DecodeError, Reader, Writer
 from .errors import InvalidValue
-from .model import ValueRef
+from .model import ValueRef, integer_text
 from .permissions import AdminGrant, AdminPermission
 
 ADMIN = "HS_ADMIN"
@@ -36,15 +36,23 @@ def _require(obj: Any, key: str, kind: type | tuple[type, ...], what: str) -> An
     return value
 
 
-def _index(data: Any, what: str) -> int:
-    """An index as an int or a numeric string (pyhandle sends ``"200"``)."""
-    if isinstance(data, bool):
-        raise InvalidValue(f"{what} index must be a number, not {data!r}")
-    if isinstance(data, int):
-        return data
-    if isinstance(data, str) and data.strip().lstrip("-").isdigit():
-        return int(data)
-    raise InvalidValue(f"{what} index must be a number, not {data!r}")
+INT4 = (0, 2**31 - 1)
+UINT2 = (0, 2**16 - 1)
+BYTE = (0, 255)
+
+
+def _index(data: Any, what: str, bounds: tuple[int, int] = INT4) -> int:
+    """A number given as an int or a numeric string (pyhandle sends ``"200"``), within ``bounds``."""
+    number = None
+    if isinstance(data, int) and not isinstance(data, bool):
+        number = data
+    elif isinstance(data, str):
+        number = integer_text(data)
+    if number is None:
+        raise InvalidValue(f"{what} must be a number, not {data!r}")
+    if not bounds[0] <= number <= bounds[1]:
+        raise InvalidValue(f"{what} {number} is outside {bounds[0]}..{bounds[1]}")
+    return number
 
 
 # --- HS_ADMIN ------------------------------------------------------------------------------------
@@ -78,7 +86,7 @@ def admin_from_bytes(data: bytes) -> AdminGrant:
 
 def admin_from_json(data: Any) -> AdminGrant:
     handle = _require(data, "handle", str, "admin value")
-    index = _index(data.get("index", 0), "admin value")
+    index = _index(data.get("index", 0), "admin value index")
     perms = AdminPermission.from_json(data.get("permissions", "011111110011"))
     return AdminGrant(ValueRef(index, handle), perms, legacy=bool(data.get("legacyByteLength", False)))
 
@@ -115,9 +123,9 @@ def vlist_from_bytes(data: bytes) -> list[ValueRef]:
 
 
 def vlist_from_json(data: Any) -> list[ValueRef]:
-    if not isinstance(data, list):
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
         raise InvalidValue("a vlist value must be an array of {handle, index} objects")
-    return [ValueRef(_index(item.get("index", 0), "vlist entry"), _require(item, "handle", str, "vlist entry")) for item in data]
+    return [ValueRef(_index(item.get("index", 0), "vlist entry index"), _require(item, "handle", str, "vlist entry")) for item in data]
 
 
 def vlist_to_json(refs: list[ValueRef]) -> list[dict[str, Any]]:
@@ -236,7 +244,7 @@ class SiteInfo:
     attributes: tuple[tuple[str, str], ...] = field(default=())
 
     def to_bytes(self) -> bytes:
-        w = Writer().int2(self.version).byte(self.protocol[0]).byte(self.protocol[1]).int2(self.serial)
+        w = Writer().uint2(self.version).byte(self.protocol[0]).byte(self.protocol[1]).uint2(self.serial)
         w.byte((PRIMARY_MASK if self.primary else 0) | (MULTI_PRIMARY_MASK if self.multi_primary else 0))
         w.byte(self.hash_option).text(self.hash_filter)
         w.int4(len(self.attributes))
@@ -253,7 +261,7 @@ class SiteInfo:
     @classmethod
     def from_bytes(cls, data: bytes) -> "SiteInfo":
         r = Reader(data)
-        version, major, minor, serial = r.int2(), r.byte(), r.byte(), r.int2()
+        version, major, minor, serial = r.uint2(), r.byte(), r.byte(), r.uint2()
         mask, hash_option, hash_filter = r.byte(), r.byte(), r.text()
         attributes = []
         for _ in range(r.count(8)):
@@ -295,19 +303,20 @@ class SiteInfo:
             raise InvalidValue("a site value must be a JSON object")
         data = _lower_keys(data)
         major, _, minor = str(data.get("protocolversion", "2.10")).partition(".")
-        if not (major.isdigit() and minor.isdigit()):
+        if integer_text(major) is None or integer_text(minor) is None:
             raise InvalidValue(f"protocolVersion {data.get('protocolversion')!r} is not of the form 2.10")
+        major, minor = _index(major, "protocolVersion", BYTE), _index(minor, "protocolVersion", BYTE)
         servers = data.get("servers", data.get("serverlist", []))
         if not isinstance(servers, list):
             raise InvalidValue("site 'servers' must be an array")
         return cls(
             servers=tuple(_server_from_json(s) for s in servers),
-            serial=_index(data.get("serialnumber", 1), "site serialNumber"),
+            serial=_index(data.get("serialnumber", 1), "site serialNumber", UINT2),
             primary=bool(data.get("primarysite", True)),
             multi_primary=bool(data.get("multiprimary", False)),
-            protocol=(int(major), int(minor)),
-            version=_index(data.get("version", 1), "site version"),
-            hash_option=_index(data.get("hashoption", HASH_BY_ALL), "site hashOption"),
+            protocol=(major, minor),
+            version=_index(data.get("version", 1), "site version", UINT2),
+            hash_option=_index(data.get("hashoption", HASH_BY_ALL), "site hashOption", BYTE),
             hash_filter=str(data.get("hashfilter", "")),
             attributes=_attributes_from_json(data.get("attributes", [])),
         )
@@ -378,7 +387,7 @@ def _interface_from_json(data: Any) -> Interface:
     if protocol not in TRANSPORTS:
         raise InvalidValue(f"interface protocol {protocol!r} is not one of {', '.join(TRANSPORTS)}")
     return Interface(
-        TRANSPORTS[protocol], _index(data.get("port", 2641), "interface port"),
+        TRANSPORTS[protocol], _index(data.get("port", 2641), "interface port", UINT2),
         query=bool(data.get("query", True)), admin=bool(data.get("admin", False)),
     )
 

@@ -47,6 +47,7 @@ def build_node(settings: Settings, store: Store, prefixes: HomedPrefixes) -> Nod
         authority,
         prefix_admins_manage_handles=settings.prefix_admins_manage_handles,
         allow_list_handles=settings.allow_list_handles,
+        max_handle_length=settings.max_handle_length,
     )
     return Node(settings, store, engine, authority, registrar, SiteDescription(settings))
 

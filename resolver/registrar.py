@@ -53,8 +53,10 @@ class Registrar:
         *,
         prefix_admins_manage_handles: bool = True,
         allow_list_handles: bool = True,
+        max_handle_length: int = 255,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._max_length = max_handle_length
         self._store = store
         self._engine = engine
         self._authority = authority
@@ -157,7 +159,7 @@ class Registrar:
         self._require_homed(base)
         caller = self._require_caller(caller, base.text)
         for _ in range(ATTEMPTS):
-            handle = base.with_suffix(uuid.uuid4().hex)
+            handle = Handle.parse(base.text + uuid.uuid4().hex, max_length=self._max_length)
             try:
                 result = await self._put_once(handle, values, caller, overwrite=False)
             except HandleAlreadyExists:

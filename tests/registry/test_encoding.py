@@ -23,6 +23,7 @@ from registry.model import MAX_INDEX, TTL_ABSOLUTE, HandleValue, ValueRef
 # --- strategies ----------------------------------------------------------------------------------
 
 INT4 = st.integers(-(2**31), 2**31 - 1)
+UINT4 = st.integers(0, 2**31 - 1)
 _text_chars = st.characters(blacklist_categories=("Cs", "Cc"))
 value_types = st.text(_text_chars, max_size=128)
 refs = st.builds(ValueRef, index=INT4, handle=st.text(st.characters(blacklist_categories=("Cs",)), max_size=40))
@@ -34,7 +35,7 @@ handle_values = st.builds(
     ttl=INT4,
     ttl_type=st.sampled_from([0, 1]),
     permissions=st.integers(0, 15),
-    timestamp=INT4,
+    timestamp=UINT4,
     references=st.lists(refs, max_size=3).map(tuple),
 )
 

@@ -137,11 +137,6 @@ def test_empty_suffix_allowed_when_asked():
     assert h.text == "88.101/"
     assert h.prefix == "88.101"
     assert h.suffix == ""
-    minted = h.with_suffix("abc")
-    assert minted.text == "88.101/abc"
-    assert minted.key == "88.101/ABC"
-    assert minted.suffix == "abc"
-    assert minted.prefix == "88.101"
 
 
 def test_na_handle_without_prefix_is_invalid_even_with_empty_suffix_allowed():

@@ -20,8 +20,8 @@ from registry.errors import InvalidValue
 from registry.model import ValueRef
 from registry.permissions import AdminGrant, AdminPermission as P
 
-INT2 = st.integers(-(2**15), 2**15 - 1)
-INT4 = st.integers(-(2**31), 2**31 - 1)
+UINT2 = st.integers(0, 2**16 - 1)
+INT4 = st.integers(0, 2**31 - 1)
 texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
 
 
@@ -630,7 +630,7 @@ def public_keys(draw):
     return b"\x01" + draw(st.binary(max_size=40))  # length prefix too large: not a key encoding
 
 
-interfaces = st.builds(V.Interface, transport=st.integers(0, 3), port=INT4, query=st.booleans(), admin=st.booleans())
+interfaces = st.builds(V.Interface, transport=st.integers(0, 3), port=UINT2, query=st.booleans(), admin=st.booleans())
 servers = st.builds(
     V.Server,
     server_id=INT4,
@@ -641,11 +641,11 @@ servers = st.builds(
 sites = st.builds(
     V.SiteInfo,
     servers=st.lists(servers, max_size=3).map(tuple),
-    serial=INT2,
+    serial=UINT2,
     primary=st.booleans(),
     multi_primary=st.booleans(),
     protocol=st.tuples(st.integers(0, 255), st.integers(0, 255)),
-    version=INT2,
+    version=UINT2,
     hash_option=st.integers(0, 255),
     hash_filter=texts,
     attributes=st.lists(st.tuples(texts, texts), max_size=4).map(tuple),
