@@ -77,6 +77,20 @@ class InProcessNode:
                 raise TimeoutError("the change follower did not connect")
             await asyncio.sleep(0.02)
 
+    async def settled(self) -> None:
+        """Poll until the change follower has applied every committed change."""
+        import asyncio
+
+        from registry import feed
+
+        async with db.connection(self.dsn) as conn:
+            head = await feed.head(conn)
+        deadline = time.monotonic() + READY_DEADLINE
+        while self.node.follower.cursor < head:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the change follower is stuck at {self.node.follower.cursor} < {head}")
+            await asyncio.sleep(0.01)
+
     async def provision(self, prefix: str) -> AdminIdentity:
         """Home a prefix and create its admin, as an operator would from the command line."""
         pool = await db.create_pool(self.dsn, max_size=1)

@@ -45,6 +45,7 @@ async def test_found_values_sorted_with_timestamps_and_spelling_echoed(node, pro
 
 
 async def test_second_read_is_served_from_cache_and_identical(node, product):
+    await node.settled()  # the follower will not evict what the first read caches
     _, first, _ = await get(node, "/api/handles/88.101/SN-000123")
     hits = node.node.engine.hits
     _, second, _ = await get(node, "/api/handles/88.101/SN-000123")
