@@ -180,10 +180,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, out: Output) -> int:
 
     configure_logging(settings.log_level)
 
-    def announce(final: Settings, prepared: Prepared) -> None:
+    def announce(final: Settings, prepared: Prepared, pids: list[int]) -> None:
         http = f"http://{final.advertised_address}:{final.port}"
         https = f"https://{final.advertised_address}:{final.tls_port}" if final.tls_port is not None else None
-        data: dict[str, Any] = {"event": "ready", "http": http, "https": https, "workers": final.workers}
+        data: dict[str, Any] = {"event": "ready", "http": http, "https": https, "workers": final.workers, "workerPids": pids}
         lines = [f"idres is serving {http}" + (f" and {https}" if https else "") + f" with {final.workers} worker(s)"]
         if prepared.demo_admin is not None:
             admin = prepared.demo_admin

@@ -154,7 +154,7 @@ class Supervisor:
         process.start()
         self._workers[number] = process
 
-    def run(self, on_ready: Callable[[], None]) -> int:
+    def run(self, on_ready: Callable[[list[int]], None]) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self._stopping.set())
         for number in range(self.settings.workers):
@@ -162,7 +162,7 @@ class Supervisor:
         if not self._await_ready():
             self._stop_all()
             return 1
-        on_ready()
+        on_ready([p.pid for p in self._workers.values()])
         while not self._stopping.is_set():
             sentinels = {p.sentinel: n for n, p in self._workers.items()}
             for ready in multiprocessing.connection.wait([*sentinels, self._receiver], timeout=0.5):
@@ -204,7 +204,7 @@ class Supervisor:
                 process.join()
 
 
-def serve(settings: Settings, announce: Callable[[Settings, Prepared], None]) -> int:
+def serve(settings: Settings, announce: Callable[[Settings, Prepared, list[int]], None]) -> int:
     """Run a node until signalled; ``announce`` is called once every worker is listening."""
     embedded = EmbeddedPostgres(settings.data_dir) if settings.dsn is None else None
     dsn = embedded.start() if embedded is not None else settings.dsn
@@ -220,7 +220,7 @@ def serve(settings: Settings, announce: Callable[[Settings, Prepared], None]) ->
             if prepared.demo_admin is not None:
                 demo = str(prepared.demo_admin.identity)
                 settings = settings.with_changes(server_admins=(*settings.server_admins, demo))
-            return Supervisor(settings, dsn).run(lambda: announce(settings, prepared))
+            return Supervisor(settings, dsn).run(lambda pids: announce(settings, prepared, pids))
         finally:
             for sock in reserved:
                 sock.close()

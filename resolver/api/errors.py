@@ -55,6 +55,8 @@ def guarded(handler: Handler) -> Handler:
         except IdresError as error:
             if isinstance(error, AuthenticationFailed):
                 log.info("authentication failed from %s: %s", request.remote, error.message)
+            elif error.response_code in (ResponseCode.ERROR, ResponseCode.SERVER_TOO_BUSY):
+                log.error("%s %s failed: %s", request.method, request.path, error.message)
             response = error_response(request, error)
         except web.HTTPException as exc:
             response = _http_error_response(request, exc)

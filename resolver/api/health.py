@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from aiohttp import web
 
@@ -29,6 +30,7 @@ async def readyz(request: web.Request) -> web.StreamResponse:
     ready = database and follower
     body = {
         "status": "ready" if ready else "unavailable",
+        "pid": os.getpid(),
         "database": database,
         "changeFollower": follower,
         "homedPrefixes": len(node.engine.prefixes),
