@@ -9,11 +9,12 @@ from __future__ import annotations
 from .encoding import decode_values, encode_values
 from .errors import CorruptRecord, IdresError
 from .model import TTL_ABSOLUTE, Handle, Record
+from .signing import signature_expiry
 from .value_json import render_values
 
 
 class StoredRecord:
-    __slots__ = ("handle", "vals", "public_json", "min_ttl", "expires_at", "version", "_record")
+    __slots__ = ("handle", "vals", "public_json", "min_ttl", "expires_at", "version", "sig_expires", "_record")
 
     def __init__(
         self,
@@ -24,6 +25,7 @@ class StoredRecord:
         expires_at: int | None,
         version: int,
         record: Record | None = None,
+        sig_expires: int | None = None,
     ) -> None:
         self.handle = handle  # as its creator spelled it
         self.vals = vals
@@ -31,6 +33,7 @@ class StoredRecord:
         self.min_ttl = min_ttl
         self.expires_at = expires_at
         self.version = version
+        self.sig_expires = sig_expires  # earliest exp of its HS_SIGNATURE values, None when unsigned
         self._record = record
 
     @classmethod
@@ -45,6 +48,7 @@ class StoredRecord:
             min(absolute) if absolute else None,
             version,
             record,
+            signature_expiry(record.values),
         )
 
     @property

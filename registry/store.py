@@ -7,7 +7,8 @@ objects and raise registry errors; asyncpg types never leave this module.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+import time
+from typing import Callable, Iterable, Protocol, Sequence
 
 import asyncpg
 
@@ -18,32 +19,54 @@ from .records import StoredRecord
 
 OP_CREATE, OP_DELETE, OP_UPDATE, OP_HOME, OP_UNHOME = 1, 2, 3, 4, 5
 
-_COLUMNS = "spelled, vals, public_json, min_ttl, expires_at, version"
+_COLUMNS = "spelled, vals, public_json, min_ttl, expires_at, version, sig_expires"
 _GET = f"SELECT {_COLUMNS} FROM handles WHERE handle = $1"
 _GET_MANY = f"SELECT handle, {_COLUMNS} FROM handles WHERE handle = ANY($1::text[])"
 _INSERT = (
-    "INSERT INTO handles (handle, spelled, prefix, vals, public_json, min_ttl, expires_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (handle) DO NOTHING RETURNING version"
+    "INSERT INTO handles (handle, spelled, prefix, vals, public_json, min_ttl, expires_at, sig_expires)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (handle) DO NOTHING RETURNING version"
 )
 _UPDATE = (
-    "UPDATE handles SET vals = $3, public_json = $4, min_ttl = $5, expires_at = $6,"
+    "UPDATE handles SET vals = $3, public_json = $4, min_ttl = $5, expires_at = $6, sig_expires = $7,"
     " version = version + 1, updated_at = now() WHERE handle = $1 AND version = $2 RETURNING version"
 )
+_COPY_COLUMNS = ["handle", "spelled", "prefix", "vals", "public_json", "min_ttl", "expires_at", "sig_expires"]
 _DELETE = "DELETE FROM handles WHERE handle = $1 AND ($2::bigint IS NULL OR version = $2) RETURNING version"
 _LOG = "SELECT log_change($1, $2::smallint)"
 
 
-def _stored(row: asyncpg.Record) -> StoredRecord:
-    return StoredRecord(row["spelled"], row["vals"], row["public_json"], row["min_ttl"], row["expires_at"], row["version"])
+def _from_row(row: asyncpg.Record) -> StoredRecord:
+    return StoredRecord(
+        row["spelled"], row["vals"], row["public_json"], row["min_ttl"], row["expires_at"], row["version"],
+        sig_expires=row["sig_expires"],
+    )
 
 
 def prefix_change_key(prefix: str) -> str:
     return fold(f"{NA}/{prefix}")
 
 
+class Sealer(Protocol):
+    """Adds this node's signature to a record version before it is written."""
+
+    def seal(self, record: Record, now: int) -> Record: ...
+
+
+def _row(stored: StoredRecord, h: Handle) -> tuple:
+    return (h.key, h.text, h.prefix_key, stored.vals, stored.public_json, stored.min_ttl, stored.expires_at, stored.sig_expires)
+
+
 class Store:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, sealer: Sealer | None = None, clock: Callable[[], float] = time.time) -> None:
         self._pool = pool
+        self.sealer = sealer
+        self._clock = clock
+
+    def _stored(self, record: Record) -> StoredRecord:
+        """The row of a record version, signed by this node when it has a sealer."""
+        if self.sealer is not None:
+            record = self.sealer.seal(record, int(self._clock()))
+        return StoredRecord.from_record(record)
 
     # --- reads -----------------------------------------------------------------------------------
 
@@ -51,12 +74,12 @@ class Store:
         """The record whose comparison key is ``key``, or None."""
         with unavailable_on_driver_errors():
             row = await self._pool.fetchrow(_GET, key)
-        return _stored(row) if row is not None else None
+        return _from_row(row) if row is not None else None
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, StoredRecord]:
         with unavailable_on_driver_errors():
             rows = await self._pool.fetch(_GET_MANY, list(keys))
-        return {row["handle"]: _stored(row) for row in rows}
+        return {row["handle"]: _from_row(row) for row in rows}
 
     async def list_handles(self, prefix: str, offset: int = 0, limit: int | None = None) -> tuple[int, list[str]]:
         """(total, handles as spelled) under a prefix, in key order; ``limit`` None means all."""
@@ -83,13 +106,11 @@ class Store:
 
     async def create(self, record: Record) -> StoredRecord:
         """Insert a new record; HandleAlreadyExists if the handle is taken."""
-        stored = StoredRecord.from_record(record)
+        stored = self._stored(record)
         h = record.handle
         with unavailable_on_driver_errors():
             async with self._pool.acquire() as conn, conn.transaction():
-                version = await conn.fetchval(
-                    _INSERT, h.key, h.text, h.prefix_key, stored.vals, stored.public_json, stored.min_ttl, stored.expires_at
-                )
+                version = await conn.fetchval(_INSERT, *_row(stored, h))
                 if version is None:
                     raise HandleAlreadyExists(handle=h.text)
                 await conn.fetchval(_LOG, h.key, OP_CREATE)
@@ -97,12 +118,13 @@ class Store:
 
     async def replace(self, record: Record, expected_version: int) -> StoredRecord:
         """Overwrite a record if it is still at ``expected_version``; ConcurrentUpdate otherwise."""
-        stored = StoredRecord.from_record(record)
+        stored = self._stored(record)
         h = record.handle
         with unavailable_on_driver_errors():
             async with self._pool.acquire() as conn, conn.transaction():
                 version = await conn.fetchval(
-                    _UPDATE, h.key, expected_version, stored.vals, stored.public_json, stored.min_ttl, stored.expires_at
+                    _UPDATE, h.key, expected_version, stored.vals, stored.public_json, stored.min_ttl, stored.expires_at,
+                    stored.sig_expires,
                 )
                 if version is None:
                     raise ConcurrentUpdate(f"{h.text} changed while it was being updated; try again", handle=h.text)
@@ -124,19 +146,16 @@ class Store:
         """Load many new records with COPY in one transaction; returns how many were loaded."""
         rows, keys = [], []
         for record in records:
-            stored = StoredRecord.from_record(record)
-            h = record.handle
-            rows.append((h.key, h.text, h.prefix_key, stored.vals, stored.public_json, stored.min_ttl, stored.expires_at))
-            keys.append(h.key)
+            rows.append(_row(self._stored(record), record.handle))
+            keys.append(record.handle.key)
         if not rows:
             return 0
         with unavailable_on_driver_errors():
             async with self._pool.acquire() as conn, conn.transaction():
-                await conn.copy_records_to_table(
-                    "handles",
-                    records=rows,
-                    columns=["handle", "spelled", "prefix", "vals", "public_json", "min_ttl", "expires_at"],
-                )
+                try:
+                    await conn.copy_records_to_table("handles", records=rows, columns=_COPY_COLUMNS)
+                except asyncpg.UniqueViolationError as exc:
+                    raise HandleAlreadyExists(f"the batch holds a handle that exists already: {exc.detail}") from None
                 await conn.fetchval("SELECT log_changes($1::text[], $2::smallint)", keys, OP_CREATE)
         return len(rows)
 
@@ -150,11 +169,8 @@ class Store:
                     prefix,
                 )
                 if prefix_record is not None:
-                    stored = StoredRecord.from_record(prefix_record)
                     h = prefix_record.handle
-                    created = await conn.fetchval(
-                        _INSERT, h.key, h.text, h.prefix_key, stored.vals, stored.public_json, stored.min_ttl, stored.expires_at
-                    )
+                    created = await conn.fetchval(_INSERT, *_row(self._stored(prefix_record), h))
                     if created is not None:
                         await conn.fetchval(_LOG, h.key, OP_CREATE)
                 if added:
@@ -169,6 +185,22 @@ class Store:
                 if removed:
                     await conn.fetchval(_LOG, prefix_change_key(prefix), OP_UNHOME)
         return bool(removed)
+
+    async def due_for_signing(self, before: int, limit: int) -> list[str]:
+        """Keys of records unsigned or whose signature expires before ``before``, soonest first."""
+        with unavailable_on_driver_errors():
+            rows = await self._pool.fetch(
+                "SELECT handle FROM handles WHERE sig_expires IS NULL OR sig_expires < $1"
+                " ORDER BY sig_expires NULLS FIRST LIMIT $2",
+                before,
+                limit,
+            )
+        return [r["handle"] for r in rows]
+
+    async def postpone_signing(self, key: str, until: int) -> None:
+        """Leave a record this node does not sign out of the renewal queue until ``until``."""
+        with unavailable_on_driver_errors():
+            await self._pool.execute("UPDATE handles SET sig_expires = $2 WHERE handle = $1", key, until)
 
     async def ping(self) -> bool:
         with unavailable_on_driver_errors():

@@ -7,20 +7,27 @@ import contextlib
 import logging
 from typing import AsyncIterator
 
+import asyncpg
 from aiohttp import web
 
 from registry import db
+from registry.jws import public_jwk
 from registry.migrate import check_schema
 from registry.store import Store
+from registry.values import jwk_to_pubkey
 
 from . import api
 from .auth import Authority
 from .cache import TtlPolicy
 from .config import Settings
 from .engine import Engine, HomedPrefixes
+from .http_signatures import ResponseSigner
 from .invalidation import ChangeFollower
+from .keyring import Keyring
 from .node import NODE, Node
 from .registrar import Registrar
+from .renewal import SignatureRenewer
+from .sealing import NodeSealer
 from .site import SiteDescription
 
 log = logging.getLogger(__name__)
@@ -38,7 +45,18 @@ def build_engine(settings: Settings, store: Store, prefixes: HomedPrefixes) -> E
     )
 
 
-def build_node(settings: Settings, store: Store, prefixes: HomedPrefixes) -> Node:
+def site_of(settings: Settings, keyring: Keyring | None) -> SiteDescription:
+    """This node's HS_SITE, with the active signing key as the server's public key."""
+    active = keyring.active if keyring is not None else None
+    key = jwk_to_pubkey(public_jwk(keyring.public_key(active.kid))) if active is not None else b""
+    return SiteDescription(settings, key)
+
+
+def build_node(settings: Settings, pool: asyncpg.Pool, prefixes: HomedPrefixes) -> Node:
+    """Every part of a serving process, wired: store (signing when enabled), engine, auth, registrar."""
+    keyring = Keyring(settings.keys_path)
+    sealer = NodeSealer(keyring, prefixes, settings.signature_lifetime) if settings.signing else None
+    store = Store(pool, sealer)
     engine = build_engine(settings, store, prefixes)
     authority = Authority(engine, settings.server_admin_refs)
     registrar = Registrar(
@@ -49,11 +67,18 @@ def build_node(settings: Settings, store: Store, prefixes: HomedPrefixes) -> Nod
         allow_list_handles=settings.allow_list_handles,
         max_handle_length=settings.max_handle_length,
     )
-    return Node(settings, store, engine, authority, registrar, SiteDescription(settings))
+    node = Node(settings, store, engine, authority, registrar, site_of(settings, keyring), keyring)
+    if sealer is not None:
+        node.response_signer = ResponseSigner(keyring, settings.http_signature_lifetime)
+        node.renewer = SignatureRenewer(
+            pool, store, sealer, engine,
+            renew_before=settings.signature_renew_before, batch=settings.renew_batch, interval=settings.renew_interval,
+        )
+    return node
 
 
 def create_app(settings: Settings, dsn: str) -> web.Application:
-    """The application; its database pool, cache follower and node are set up when it starts."""
+    """The application; its database pool, cache follower, renewer and node are set up when it starts."""
     app = web.Application(client_max_size=settings.max_body_bytes)
     api.add_routes(app)
 
@@ -61,21 +86,24 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
         pool = await db.create_pool(dsn, min_size=1, max_size=settings.db_pool_size, command_timeout=settings.db_timeout)
         async with pool.acquire() as conn:
             await check_schema(conn)
-        store = Store(pool)
-        node = build_node(settings, store, HomedPrefixes(await store.homed_prefixes()))
-        follower_task = None
+        node = build_node(settings, pool, HomedPrefixes(await Store(pool).homed_prefixes()))
+        tasks = []
         if settings.cache_enabled:
             node.engine.set_enabled(False)  # until the follower has a cursor
             node.follower = ChangeFollower(dsn, node.engine, node.registrar.reload_prefixes, settings.cache_poll_interval)
-            follower_task = asyncio.create_task(node.follower.run(), name="change-follower")
+            tasks.append(asyncio.create_task(node.follower.run(), name="change-follower"))
+        if node.renewer is not None:
+            tasks.append(asyncio.create_task(node.renewer.run(), name="signature-renewer"))
         app[NODE] = node
         try:
             yield
         finally:
-            if follower_task is not None:
-                follower_task.cancel()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
-                    await follower_task
+                    await task
+            if node.follower is not None:
                 await node.follower.close()
             await pool.close()
 

@@ -56,6 +56,17 @@ class Settings(BaseModel):
     cache_negative_max_entries: int = Field(100_000, ge=0)
     cache_poll_interval: float = Field(1.0, gt=0, le=60)
 
+    # signing
+    signing: bool = True
+    keys_dir: Path | None = None
+    key_algorithm: str = "ed25519"
+    signature_lifetime: int = Field(30 * 86400, ge=3600)
+    signature_renew_before: int = Field(7 * 86400, ge=60)
+    renew_interval: float = Field(60.0, gt=0)
+    renew_batch: int = Field(500, ge=1)
+    http_signature_lifetime: int = Field(300, ge=10)
+    trust_root_handle: str = "0.0/0.0"
+
     # operation
     demo: bool = False
     log_level: str = "info"
@@ -86,6 +97,13 @@ class Settings(BaseModel):
             except Exception:
                 raise ValueError(f"server admin {identity!r} is not of the form index:prefix/suffix") from None
         return tuple(value)
+
+    @field_validator("key_algorithm")
+    @classmethod
+    def _algorithm(cls, value: str) -> str:
+        if value.lower() not in ("ed25519", "rsa"):
+            raise ValueError("key_algorithm must be ed25519 or rsa")
+        return value.lower()
 
     @field_validator("log_level")
     @classmethod
@@ -123,6 +141,10 @@ class Settings(BaseModel):
     @property
     def server_admin_refs(self) -> tuple[ValueRef, ...]:
         return tuple(ValueRef.parse(a) for a in self.server_admins)
+
+    @property
+    def keys_path(self) -> Path:
+        return self.keys_dir if self.keys_dir is not None else self.data_dir.expanduser().resolve() / "keys"
 
     @property
     def advertised_address(self) -> str:

@@ -43,25 +43,35 @@ NOT_FOUND = _NotFound()
 
 
 class HomedPrefixes:
-    """The prefixes this node answers for, by comparison key."""
+    """The prefixes this node answers for: comparison key -> spelling."""
 
     def __init__(self, prefixes: Iterable[str] = ()) -> None:
-        self._keys: frozenset[str] = frozenset(fold(p) for p in prefixes)
+        self._spelled: dict[str, str] = {fold(p): p for p in prefixes}
 
     def replace(self, prefixes: Iterable[str]) -> None:
-        self._keys = frozenset(fold(p) for p in prefixes)
+        self._spelled = {fold(p): p for p in prefixes}
+
+    def add(self, prefix: str) -> None:
+        self._spelled = {**self._spelled, fold(prefix): prefix}
 
     def is_homed(self, prefix: str) -> bool:
-        return fold(prefix) in self._keys
+        return fold(prefix) in self._spelled
+
+    def covering(self, handle: Handle) -> str | None:
+        """The homed prefix that answers for the handle: its prefix; for ``0.NA/X``, X or its nearest homed parent."""
+        if handle.is_prefix_record:
+            for candidate in ancestors(handle.suffix):
+                spelled = self._spelled.get(fold(candidate))
+                if spelled is not None:
+                    return spelled
+            return None
+        return self._spelled.get(handle.prefix_key)
 
     def covers(self, handle: Handle) -> bool:
-        """True if this node answers for the handle: its prefix is homed; for ``0.NA/X``, X or a parent of X is."""
-        if handle.is_prefix_record:
-            return any(fold(p) in self._keys for p in ancestors(handle.suffix))
-        return handle.prefix_key in self._keys
+        return self.covering(handle) is not None
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._spelled)
 
 
 class Engine:

@@ -11,8 +11,11 @@ from registry.store import Store
 from .auth import Authority
 from .config import Settings
 from .engine import Engine
+from .http_signatures import ResponseSigner
 from .invalidation import ChangeFollower
+from .keyring import Keyring
 from .registrar import Registrar
+from .renewal import SignatureRenewer
 from .site import SiteDescription
 
 
@@ -24,7 +27,10 @@ class Node:
     authority: Authority
     registrar: Registrar
     site: SiteDescription
+    keyring: Keyring
     follower: ChangeFollower | None = None
+    response_signer: ResponseSigner | None = None
+    renewer: SignatureRenewer | None = None
 
 
 NODE = web.AppKey("node", Node)

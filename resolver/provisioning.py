@@ -7,14 +7,21 @@ access as their authority, so they do not go through HTTP authentication.
 from __future__ import annotations
 
 import secrets
+
+import asyncpg
 from dataclasses import dataclass
 
 from registry.errors import ConcurrentUpdate, HandleAlreadyExists, IdresError, PrefixNotHomed
 from registry.model import Handle, HandleValue, Record, ValueRef, fold, prefix_record_handle
 from registry.permissions import AdminGrant, AdminPermission
 from registry.store import Store
-from registry.values import ADMIN, SECKEY, VLIST, admin_to_bytes, vlist_from_bytes, vlist_to_bytes
+from registry.jws import public_jwk
+from registry.values import ADMIN, PUBKEY, SECKEY, VLIST, admin_to_bytes, jwk_to_pubkey, vlist_from_bytes, vlist_to_bytes
 
+from .config import Settings
+from .engine import HomedPrefixes
+from .keyring import Keyring
+from .sealing import NodeSealer
 from .site import SiteDescription
 
 ADMIN_GROUP_INDEX = 200
@@ -30,9 +37,74 @@ class AdminIdentity:
     secret: str
 
 
-async def home_prefix(store: Store, site: SiteDescription, prefix: str, now: int) -> bool:
-    """Home a prefix; its record ``0.NA/<prefix>`` starts with this node's HS_SITE."""
-    return await store.home(prefix, site.prefix_record(prefix, now))
+def node_keyring(settings: Settings, now: int) -> Keyring | None:
+    """The node's keyring, with a first key made if signing is on and there is none yet."""
+    if not settings.signing:
+        return None
+    keyring = Keyring(settings.keys_path)
+    if keyring.active is None and not keyring.entries:
+        keyring.generate(settings.key_algorithm, now)
+    return keyring
+
+
+async def open_store(settings: Settings, pool: asyncpg.Pool, keyring: Keyring | None) -> Store:
+    """A store that signs what it writes, as the node's own does."""
+    if keyring is None:
+        return Store(pool)
+    prefixes = HomedPrefixes(await Store(pool).homed_prefixes())
+    return Store(pool, NodeSealer(keyring, prefixes, settings.signature_lifetime))
+
+
+def prefix_record(site: SiteDescription, keyring: Keyring | None, prefix: str, now: int, lifetime: int) -> Record:
+    """The record ``0.NA/<prefix>`` starts with: this node's HS_SITE and the HS_PUBKEY of its keys."""
+    record = site.prefix_record(prefix, now)
+    keys = key_values(keyring, now, lifetime) if keyring is not None else []
+    return record.with_values([*record.values, *keys])
+
+
+async def home_prefix(store: Store, site: SiteDescription, prefix: str, now: int, keyring: Keyring | None = None,
+                      lifetime: int = 30 * 86400) -> bool:
+    """Home a prefix here, creating its prefix record if absent; False if it was homed already."""
+    if isinstance(store.sealer, NodeSealer):
+        store.sealer.prefixes.add(prefix)  # so that the new prefix record is signed as it is written
+    try:
+        return await store.home(prefix, prefix_record(site, keyring, prefix, now, lifetime))
+    finally:
+        if isinstance(store.sealer, NodeSealer):
+            store.sealer.prefixes.replace(await store.homed_prefixes())
+
+
+def key_values(keyring: Keyring, now: int, lifetime: int) -> list[HandleValue]:
+    """The HS_PUBKEY values the prefix records carry: every key not retired longer than a signature lives."""
+    return [
+        HandleValue(e.index, PUBKEY, jwk_to_pubkey(public_jwk(keyring.public_key(e.kid))), timestamp=now)
+        for e in keyring.published(now, lifetime)
+    ]
+
+
+async def publish_keys(store: Store, keyring: Keyring, now: int, lifetime: int) -> int:
+    """Bring the HS_PUBKEY values of every homed prefix record in line with the keyring; returns records changed."""
+    wanted = {v.index: v for v in key_values(keyring, now, lifetime)}
+    ours = {e.index for e in keyring.entries}
+    changed = 0
+    for prefix in await store.homed_prefixes():
+        handle = prefix_record_handle(prefix)
+        for _ in range(5):
+            stored = await store.get(handle.key)
+            if stored is None:
+                break
+            record = stored.record
+            current = {v.index: v for v in record.values if v.type_key == PUBKEY and v.index in ours}
+            if {i: v.data for i, v in current.items()} == {i: v.data for i, v in wanted.items()}:
+                break
+            kept = [v for v in record.values if v.index not in current and v.index not in wanted]
+            try:
+                await store.replace(record.with_values([*kept, *wanted.values()]), stored.version)
+            except ConcurrentUpdate:
+                continue
+            changed += 1
+            break
+    return changed
 
 
 def _group_grant(prefix: str) -> HandleValue:
@@ -89,9 +161,9 @@ async def _join_admin_group(store: Store, prefix: str, identity: ValueRef, now: 
     await store.replace(record.with_values(values.values()), stored.version)
 
 
-async def seed_demo(store: Store, site: SiteDescription, now: int, count: int = 5000) -> AdminIdentity:
+async def seed_demo(store: Store, site: SiteDescription, now: int, count: int = 5000, keyring: Keyring | None = None) -> AdminIdentity:
     """Home the demo prefix with ``count`` sample product identifiers and an admin; idempotent."""
-    await home_prefix(store, site, DEMO_PREFIX, now)
+    await home_prefix(store, site, DEMO_PREFIX, now, keyring)
     admin_handle = Handle.parse(f"{DEMO_PREFIX}/ADMIN")
     existing = await store.get(admin_handle.key)
     if existing is None:

@@ -270,9 +270,11 @@ class Registrar:
 
     async def home(self, prefix: str, caller: Caller | None, prefix_record: Record | None) -> bool:
         self._require_server_admin(caller, prefix)
-        added = await self._store.home(prefix, prefix_record)
-        await self.reload_prefixes()
-        return added
+        self._engine.prefixes.add(prefix)  # so that the new prefix record is signed as it is written
+        try:
+            return await self._store.home(prefix, prefix_record)
+        finally:
+            await self.reload_prefixes()
 
     async def unhome(self, prefix: str, caller: Caller | None) -> bool:
         self._require_server_admin(caller, prefix)

@@ -26,12 +26,10 @@ from aiohttp import web
 from registry import db
 from registry.embedded import EmbeddedPostgres
 from registry.migrate import check_schema, current_version, migrate
-from registry.store import Store
 
-from .app import create_app
+from .app import create_app, site_of
 from .config import Settings
-from .provisioning import AdminIdentity, seed_demo
-from .site import SiteDescription
+from .provisioning import AdminIdentity, node_keyring, open_store, publish_keys, seed_demo
 from .tls import server_context
 
 log = logging.getLogger(__name__)
@@ -55,17 +53,21 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 async def prepare_database(settings: Settings, dsn: str, embedded: bool) -> Prepared:
-    """Check the schema (creating it in a new embedded database) and seed the demo if asked."""
+    """Check the schema (creating it in a new embedded database), make and publish the node's key,
+    and seed the demo if asked."""
     async with db.connection(dsn) as conn:
         if embedded and await current_version(conn) == 0:
             applied = await migrate(conn)
             log.info("created the idres schema in the new embedded database (%d migrations)", len(applied))
         await check_schema(conn)
-    if not settings.demo:
-        return Prepared(None)
+    now = int(time.time())
+    keyring = node_keyring(settings, now)
     pool = await db.create_pool(dsn, max_size=2)
     try:
-        admin = await seed_demo(Store(pool), SiteDescription(settings), int(time.time()))
+        store = await open_store(settings, pool, keyring)
+        if keyring is not None:
+            await publish_keys(store, keyring, now, settings.signature_lifetime)
+        admin = await seed_demo(store, site_of(settings, keyring), now, keyring=keyring) if settings.demo else None
     finally:
         await pool.close()
     return Prepared(admin)

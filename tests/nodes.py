@@ -17,11 +17,10 @@ import aiohttp
 from aiohttp import web
 
 from registry import db
-from registry.store import Store
 from resolver.app import create_app
 from resolver.config import Settings
 from resolver.node import NODE
-from resolver.provisioning import AdminIdentity, create_prefix_admin, home_prefix
+from resolver.provisioning import AdminIdentity, create_prefix_admin, home_prefix, node_keyring, open_store
 from resolver.serve import _listening
 from resolver.site import SiteDescription
 from resolver.tls import server_context
@@ -48,6 +47,7 @@ class InProcessNode:
         http_sock = _listening("127.0.0.1", 0)
         tls_sock = _listening("127.0.0.1", 0)
         self.settings = self.settings.with_changes(port=http_sock.getsockname()[1], tls_port=tls_sock.getsockname()[1])
+        self.keyring = node_keyring(self.settings, int(time.time()))  # as `idres serve` does on first start
         self.app = create_app(self.settings, self.dsn)
         self.runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=5)
         await self.runner.setup()
@@ -95,9 +95,9 @@ class InProcessNode:
         """Home a prefix and create its admin, as an operator would from the command line."""
         pool = await db.create_pool(self.dsn, max_size=1)
         try:
-            store = Store(pool)
+            store = await open_store(self.settings, pool, self.keyring)
             now = int(time.time())
-            await home_prefix(store, SiteDescription(self.settings), prefix, now)
+            await home_prefix(store, SiteDescription(self.settings), prefix, now, self.keyring)
             admin = await create_prefix_admin(store, prefix, now)
         finally:
             await pool.close()

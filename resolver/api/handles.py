@@ -21,6 +21,7 @@ from . import params
 from .callers import caller_of
 from .errors import add_resource, guarded
 from .respond import bytes_response, json_response
+from ..http_signatures import ACCEPT_SIGNATURE, wants_signature
 
 ROUTE = "/api/handles/"
 _ROUTE_LEN = len(ROUTE)
@@ -47,7 +48,7 @@ async def get_handle(request: web.Request) -> web.StreamResponse:
     node = request.app[NODE]
     raw = request.raw_path
     headers = request.headers
-    if "?" not in raw and hdrs.AUTHORIZATION not in headers and hdrs.ORIGIN not in headers:
+    if "?" not in raw and hdrs.AUTHORIZATION not in headers and hdrs.ORIGIN not in headers and ACCEPT_SIGNATURE not in headers:
         text = raw[_ROUTE_LEN:]
         if "%" not in text:
             entry = node.engine.lookup(fold(text))
@@ -58,13 +59,30 @@ async def get_handle(request: web.Request) -> web.StreamResponse:
     return await _guarded_get(request)
 
 
-@guarded
 async def _guarded_get(request: web.Request) -> web.StreamResponse:
+    return await _signed_if_asked(request, await _guarded_resolve(request))
+
+
+@guarded
+async def _guarded_resolve(request: web.Request) -> web.StreamResponse:
     return await _resolve(request, request.app[NODE], request.query)
+
+
+async def _signed_if_asked(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """Sign the answer itself (RFC 9421) when the client asks with ?cert=true or Accept-Signature."""
+    signer = request.app[NODE].response_signer
+    if signer is not None and isinstance(response, web.Response) and wants_signature(request):
+        signer.sign(request, response)
+    return response
 
 
 async def post_handle(request: web.Request) -> web.StreamResponse:
     """POST is GET with parameters: missing query parameters are taken from a JSON object body."""
+    return await _signed_if_asked(request, await _guarded_post(request))
+
+
+@guarded
+async def _guarded_post(request: web.Request) -> web.StreamResponse:
     node = request.app[NODE]
     body = await params.json_body(request, node.settings.max_body_bytes) if request.can_read_body else {}
     if not isinstance(body, dict):
@@ -184,5 +202,5 @@ def add_routes(app: web.Application) -> None:
         app,
         ROUTE + "{handle:.*}",
         {"GET": get_handle, "HEAD": get_handle, "POST": post_handle, "PUT": put_handle, "DELETE": delete_handle},
-        raw=("GET", "HEAD"),
+        raw=("GET", "HEAD", "POST"),
     )

@@ -8,6 +8,7 @@ from registry.errors import InvalidHandle, ResponseCode
 from registry.model import parse_prefix
 
 from ..node import NODE
+from ..provisioning import prefix_record
 from . import params
 from .callers import caller_of
 from .errors import add_resource
@@ -41,7 +42,7 @@ async def home_prefix(request: web.Request) -> web.StreamResponse:
     node = request.app[NODE]
     sent, prefix = _prefix_of(request)
     caller = await caller_of(request, node, required=True, handle=sent)
-    record = node.site.prefix_record(prefix, node.registrar.now())
+    record = prefix_record(node.site, node.keyring, prefix, node.registrar.now(), node.settings.signature_lifetime)
     await node.registrar.home(prefix, caller, record)
     return json_response(request, {"responseCode": ResponseCode.SUCCESS, "handle": sent})
 

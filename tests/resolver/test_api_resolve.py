@@ -39,7 +39,8 @@ async def test_found_values_sorted_with_timestamps_and_spelling_echoed(node, pro
     assert status == 200 and body["responseCode"] == 1
     assert body["handle"] == "88.101/sn-000123"
     indexes = [v["index"] for v in body["values"]]
-    assert indexes == sorted(indexes) == [1, 2, 3, 4, 100]  # HS_SECKEY (1100) hidden from anonymous readers
+    assert indexes == sorted(indexes) == [1, 2, 3, 4, 100, 400]  # HS_SECKEY (1100) hidden from anonymous readers
+    assert body["values"][-1]["type"] == "HS_SIGNATURE"  # added by the node on every write
     assert all(v["timestamp"].endswith("Z") and v["ttl"] == 86400 for v in body["values"])
     assert r.headers["Content-Type"] == "application/json;charset=UTF-8"
 

@@ -140,6 +140,6 @@ async def test_put_values_from_stdin(dsn, tmp_path):
         assert put.returncode == 0, put.stderr
         async with aiohttp.ClientSession() as s:
             body = await (await s.get(node.http + "/api/handles/88.700/STDIN")).json()
-        assert [v["type"] for v in body["values"]] == ["URL", "EMAIL"]
+        assert [v["type"] for v in body["values"]] == ["URL", "EMAIL", "HS_SIGNATURE"]
     finally:
         await asyncio.to_thread(node.stop)

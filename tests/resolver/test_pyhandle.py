@@ -56,8 +56,8 @@ async def test_pyhandle_lifecycle(served):
         ]
         c.register_handle_json("88.101/PYHANDLE-ORDER", entries)
         values = c.retrieve_handle_record_json("88.101/PYHANDLE-ORDER")["values"]
-        assert [v["index"] for v in values] == [4, 100, 111, 333, 2222]
-        assert values[2]["type"] == "TEST1"
+        assert [v["index"] for v in values] == [4, 100, 111, 333, 400, 2222]  # 400: the node's HS_SIGNATURE
+        assert values[2]["type"] == "TEST1" and values[4]["type"] == "HS_SIGNATURE"
         # modify one value and add another
         c.modify_handle_value(handle, CHECKSUM="456", COLOUR="white")
         record = c.retrieve_handle_record(handle)
