@@ -92,26 +92,39 @@ class TtlLru(Generic[K, V]):
 class _Flight:
     __slots__ = ("task", "poisoned")
 
-    def __init__(self, task: asyncio.Future) -> None:
-        self.task = task
+    def __init__(self) -> None:
+        self.task: asyncio.Future | None = None
         self.poisoned = False
 
 
 class SingleFlight(Generic[K, V]):
-    """At most one running load per key; everyone asking meanwhile awaits the same result."""
+    """At most one running load per key; everyone asking meanwhile awaits the same result.
+
+    ``keep(result)`` runs in the loading task right as the load completes, unless the key was
+    invalidated (``poison``) meanwhile: with no await in between, no invalidation can slip between the
+    read and the caching of its result.
+    """
 
     def __init__(self) -> None:
         self._flights: dict[K, _Flight] = {}
 
-    async def do(self, key: K, load: Callable[[], Awaitable[V]]) -> tuple[V, bool]:
+    async def do(self, key: K, load: Callable[[], Awaitable[V]], keep: Callable[[V], None] | None = None) -> tuple[V, bool]:
         """(result, fresh): ``fresh`` is False when the key was invalidated while loading."""
         flight = self._flights.get(key)
         if flight is None:
-            flight = _Flight(asyncio.ensure_future(load()))
+            flight = _Flight()
+            flight.task = asyncio.ensure_future(self._run(flight, load, keep))
             self._flights[key] = flight
             flight.task.add_done_callback(lambda _t, k=key, f=flight: self._done(k, f))
         result = await asyncio.shield(flight.task)
         return result, not flight.poisoned
+
+    @staticmethod
+    async def _run(flight: _Flight, load: Callable[[], Awaitable[V]], keep: Callable[[V], None] | None) -> V:
+        result = await load()
+        if keep is not None and not flight.poisoned:
+            keep(result)
+        return result
 
     def _done(self, key: K, flight: _Flight) -> None:
         if self._flights.get(key) is flight:

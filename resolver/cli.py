@@ -31,10 +31,11 @@ from registry.migrate import check_schema, migrate
 from registry.model import parse_prefix
 from registry.store import Store
 
+from . import key_commands
 from .client import HandleClient, Reply
 from .config import Settings
-from .provisioning import create_prefix_admin, home_prefix
-from .site import SiteDescription
+from .app import site_of
+from .provisioning import create_prefix_admin, home_prefix, node_store
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_CONFIG = 0, 1, 2, 3, 4
 
@@ -142,12 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("handle")
     delete.add_argument("--index", action="append", type=int, default=[], help="remove only this value; repeatable")
     delete.set_defaults(run=cmd_delete)
+
+    key_commands.add_parsers(sub, common, storage, remote)
     return parser
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     names = ("host", "port", "tls_port", "tls_cert", "tls_key", "workers", "demo", "allow_http_auth", "server_admins",
-             "data_dir", "dsn", "log_level", "url", "user", "password", "ca_file")
+             "data_dir", "dsn", "log_level", "url", "user", "password", "ca_file", "keys_dir", "key_algorithm")
     found = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     if getattr(args, "insecure", False):
         found["tls_verify"] = False
@@ -197,24 +200,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     return serve(settings, announce)
 
 
-@contextlib.asynccontextmanager
-async def _store(settings: Settings, *, check: bool = True) -> AsyncIterator[Store]:
-    embedded = EmbeddedPostgres(settings.data_dir) if settings.dsn is None else None
-    dsn = await asyncio.to_thread(embedded.start) if embedded is not None else settings.dsn
-    try:
-        pool = await db.create_pool(dsn, max_size=2)
-        try:
-            if check:
-                async with pool.acquire() as conn:
-                    await check_schema(conn)
-            yield Store(pool)
-        finally:
-            await pool.close()
-    finally:
-        if embedded is not None:
-            embedded.stop()
-
-
 def _run(coro_factory: Callable[[], Any]) -> Any:
     return asyncio.run(coro_factory())
 
@@ -240,8 +225,9 @@ def cmd_prefix_home(args: argparse.Namespace, settings: Settings, out: Output) -
     prefix = parse_prefix(args.prefix)
 
     async def go() -> bool:
-        async with _store(settings) as store:
-            return await home_prefix(store, SiteDescription(settings), prefix, int(time.time()))
+        async with node_store(settings) as (store, keyring):
+            site = site_of(settings, keyring)
+            return await home_prefix(store, site, prefix, int(time.time()), keyring, settings.signature_lifetime)
 
     added = _run(go)
     out.emit({"prefix": prefix, "homed": True, "changed": added}, f"prefix {prefix} " + ("homed" if added else "was already homed"))
@@ -252,7 +238,7 @@ def cmd_prefix_unhome(args: argparse.Namespace, settings: Settings, out: Output)
     prefix = parse_prefix(args.prefix)
 
     async def go() -> bool:
-        async with _store(settings) as store:
+        async with node_store(settings) as (store, _keyring):
             return await store.unhome(prefix)
 
     removed = _run(go)
@@ -264,7 +250,7 @@ def cmd_prefix_unhome(args: argparse.Namespace, settings: Settings, out: Output)
 
 def cmd_prefix_list(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     async def go() -> list[str]:
-        async with _store(settings) as store:
+        async with node_store(settings) as (store, _keyring):
             return await store.homed_prefixes()
 
     prefixes = _run(go)
@@ -276,7 +262,7 @@ def cmd_admin_create(args: argparse.Namespace, settings: Settings, out: Output) 
     prefix = parse_prefix(args.prefix)
 
     async def go():
-        async with _store(settings) as store:
+        async with node_store(settings) as (store, _keyring):
             return await create_prefix_admin(store, prefix, int(time.time()), args.handle, args.index)
 
     admin = _run(go)

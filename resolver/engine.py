@@ -96,7 +96,7 @@ class Engine:
         self._wall = wall_clock
         self.positive: TtlLru[str, CachedRecord] = TtlLru(max_entries, max_bytes, clock)
         self.negative: TtlLru[str, _NotFound] = TtlLru(negative_max_entries, None, clock)
-        self._flights: SingleFlight[str, StoredRecord | None] = SingleFlight()
+        self._flights: SingleFlight[str, CachedRecord | None] = SingleFlight()
         self.hits = 0
         self.misses = 0
 
@@ -119,15 +119,22 @@ class Engine:
         if not self.prefixes.covers(handle):
             raise PrefixNotHomed(handle=handle.text)
         self.misses += 1
-        stored, fresh = await self._flights.do(handle.key, lambda: self.source.get(handle.key))
-        if stored is None:
-            if fresh and self.enabled:
-                self.negative.put(handle.key, NOT_FOUND, self.policy.negative())
-            return None
-        entry = CachedRecord(stored)
-        if fresh and self.enabled:
-            ttl = self.policy.positive(stored.cache_ttl(int(self._wall())))
-            self.positive.put(handle.key, entry, ttl, stored.size)
+        key = handle.key
+
+        async def load() -> CachedRecord | None:
+            stored = await self.source.get(key)
+            return CachedRecord(stored) if stored is not None else None
+
+        def keep(entry: CachedRecord | None) -> None:
+            if not self.enabled:
+                return
+            if entry is None:
+                self.negative.put(key, NOT_FOUND, self.policy.negative())
+            else:
+                ttl = self.policy.positive(entry.stored.cache_ttl(int(self._wall())))
+                self.positive.put(key, entry, ttl, entry.stored.size)
+
+        entry, _fresh = await self._flights.do(key, load, keep)
         return entry
 
     def invalidate(self, key: str) -> None:
@@ -142,8 +149,7 @@ class Engine:
 
     def set_enabled(self, enabled: bool) -> None:
         """Switch caching off (and empty the cache) while invalidation cannot be trusted, and back on."""
-        if not enabled:
-            self.invalidate_all()
+        self.invalidate_all()  # loads in flight across the switch are not cached
         self.enabled = enabled and self.configured
 
     def stats(self) -> dict[str, int | bool]:

@@ -6,11 +6,17 @@ access as their authority, so they do not go through HTTP authentication.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
+from typing import AsyncIterator
 
 import asyncpg
 from dataclasses import dataclass
 
+from registry import db
+from registry.embedded import EmbeddedPostgres
+from registry.migrate import check_schema
 from registry.errors import ConcurrentUpdate, HandleAlreadyExists, IdresError, PrefixNotHomed
 from registry.model import Handle, HandleValue, Record, ValueRef, fold, prefix_record_handle
 from registry.permissions import AdminGrant, AdminPermission
@@ -53,6 +59,26 @@ async def open_store(settings: Settings, pool: asyncpg.Pool, keyring: Keyring | 
         return Store(pool)
     prefixes = HomedPrefixes(await Store(pool).homed_prefixes())
     return Store(pool, NodeSealer(keyring, prefixes, settings.signature_lifetime))
+
+
+@contextlib.asynccontextmanager
+async def node_store(settings: Settings) -> AsyncIterator[tuple[Store, Keyring | None]]:
+    """The node's database (its embedded cluster, attached to if running, or the DSN) with a store that
+    signs as the node does: what operator commands write is signed at once."""
+    embedded = EmbeddedPostgres(settings.data_dir) if settings.dsn is None else None
+    dsn = await asyncio.to_thread(embedded.start) if embedded is not None else settings.dsn
+    try:
+        pool = await db.create_pool(dsn, max_size=2)
+        try:
+            async with pool.acquire() as conn:
+                await check_schema(conn)
+            keyring = Keyring(settings.keys_path) if settings.signing else None
+            yield await open_store(settings, pool, keyring), keyring
+        finally:
+            await pool.close()
+    finally:
+        if embedded is not None:
+            embedded.stop()
 
 
 def prefix_record(site: SiteDescription, keyring: Keyring | None, prefix: str, now: int, lifetime: int) -> Record:

@@ -44,6 +44,11 @@ class GatedLoad:
         return self.result
 
 
+async def within(awaitable, timeout: float = 5.0):
+    """Await with a deadline, so a broken interleaving fails the test instead of hanging it."""
+    return await asyncio.wait_for(awaitable, timeout)
+
+
 async def joined(flights: SingleFlight, key: str, load) -> asyncio.Task:
     """A task calling ``flights.do(key, load)``, returned once it is inside ``do`` awaiting the load.
 
@@ -57,7 +62,7 @@ async def joined(flights: SingleFlight, key: str, load) -> asyncio.Task:
         return await flights.do(key, load)
 
     task = asyncio.create_task(call())
-    await entered.wait()
+    await within(entered.wait())
     return task
 
 
@@ -237,9 +242,9 @@ class TestTtlLru:
     def test_ttl_zero_or_negative_is_not_stored(self, ttl):
         cache = TtlLru(10, 100, FakeClock())
         cache.put("a", "A", ttl=ttl, size=3)
-        assert cache.get("a") is None
         assert len(cache) == 0
         assert cache.bytes == 0
+        assert cache.get("a") is None
 
     def test_fractional_ttl_is_stored(self):
         clock = FakeClock(0.0)
@@ -351,10 +356,10 @@ class TestSingleFlight:
         flights: SingleFlight[str, object] = SingleFlight()
         load = GatedLoad(result={"answer": 1})
         tasks = [asyncio.create_task(flights.do("k", load)) for _ in range(5)]
-        await load.started.wait()  # every task ran into do() before the load's first step
+        await within(load.started.wait())  # every task ran into do() before the load's first step
         assert len(flights) == 1
         load.release.set()
-        results = await asyncio.gather(*tasks)
+        results = await within(asyncio.gather(*tasks))
         assert load.calls == 1
         assert all(result is load.result for result, _ in results)
         assert all(fresh for _, fresh in results)
@@ -364,12 +369,12 @@ class TestSingleFlight:
         flights: SingleFlight[str, object] = SingleFlight()
         load = GatedLoad()
         first = asyncio.create_task(flights.do("k", load))
-        await load.started.wait()
+        await within(load.started.wait())
         late = await joined(flights, "k", load)
         assert not late.done()
         load.release.set()
-        assert await first == ("value", True)
-        assert await late == ("value", True)
+        assert await within(first) == ("value", True)
+        assert await within(late) == ("value", True)
         assert load.calls == 1
 
     async def test_different_keys_load_separately(self):
@@ -377,13 +382,13 @@ class TestSingleFlight:
         load_a, load_b = GatedLoad("A"), GatedLoad("B")
         a = asyncio.create_task(flights.do("a", load_a))
         b = asyncio.create_task(flights.do("b", load_b))
-        await load_a.started.wait()
-        await load_b.started.wait()
+        await within(load_a.started.wait())
+        await within(load_b.started.wait())
         assert len(flights) == 2
         load_a.release.set()
         load_b.release.set()
-        assert await a == ("A", True)
-        assert await b == ("B", True)
+        assert await within(a) == ("A", True)
+        assert await within(b) == ("B", True)
 
     async def test_a_new_call_after_completion_loads_again(self):
         flights: SingleFlight[str, object] = SingleFlight()
@@ -403,9 +408,9 @@ class TestSingleFlight:
         error = ValueError("store down")
         load = GatedLoad(error=error)
         tasks = [asyncio.create_task(flights.do("k", load)) for _ in range(3)]
-        await load.started.wait()
+        await within(load.started.wait())
         load.release.set()
-        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        outcomes = await within(asyncio.gather(*tasks, return_exceptions=True))
         assert load.calls == 1
         assert all(outcome is error for outcome in outcomes)
         assert len(flights) == 0
@@ -431,13 +436,13 @@ class TestSingleFlight:
         load = GatedLoad()
         creator = asyncio.create_task(flights.do("k", load))  # the caller that started the load
         other = asyncio.create_task(flights.do("k", load))
-        await load.started.wait()
+        await within(load.started.wait())
         creator.cancel()
         with pytest.raises(asyncio.CancelledError):
-            await creator
+            await within(creator)
         assert not other.done()
         load.release.set()
-        assert await other == ("value", True)
+        assert await within(other) == ("value", True)
         assert load.calls == 1
         assert load.finished == 1
 
@@ -445,16 +450,16 @@ class TestSingleFlight:
         flights: SingleFlight[str, object] = SingleFlight()
         load = GatedLoad()
         waiters = [asyncio.create_task(flights.do("k", load)) for _ in range(2)]
-        await load.started.wait()
+        await within(load.started.wait())
         for waiter in waiters:
             waiter.cancel()
-        await asyncio.gather(*waiters, return_exceptions=True)
+        await within(asyncio.gather(*waiters, return_exceptions=True))
         assert all(w.cancelled() for w in waiters)
         # the load is still in flight: a new caller joins it instead of starting another
         joiner = await joined(flights, "k", load)
         assert len(flights) == 1
         load.release.set()
-        assert await joiner == ("value", True)
+        assert await within(joiner) == ("value", True)
         assert load.calls == 1
         assert load.finished == 1
 
@@ -462,39 +467,39 @@ class TestSingleFlight:
         flights: SingleFlight[str, object] = SingleFlight()
         load = GatedLoad("old")
         waiter = asyncio.create_task(flights.do("k", load))
-        await load.started.wait()
+        await within(load.started.wait())
         flights.poison("k")
         assert len(flights) == 0
         load.release.set()
         # the waiter still gets the answer, flagged as not to be cached
-        assert await waiter == ("old", False)
+        assert await within(waiter) == ("old", False)
 
     async def test_poison_marks_every_waiter_of_the_load(self):
         flights: SingleFlight[str, object] = SingleFlight()
         load = GatedLoad("old")
         waiters = [asyncio.create_task(flights.do("k", load)) for _ in range(3)]
-        await load.started.wait()
+        await within(load.started.wait())
         flights.poison("k")
         load.release.set()
-        assert await asyncio.gather(*waiters) == [("old", False)] * 3
+        assert await within(asyncio.gather(*waiters)) == [("old", False)] * 3
 
     async def test_poison_lets_a_new_call_start_a_new_load(self):
         flights: SingleFlight[str, object] = SingleFlight()
         old_load, new_load = GatedLoad("old"), GatedLoad("new")
         old = asyncio.create_task(flights.do("k", old_load))
-        await old_load.started.wait()
+        await within(old_load.started.wait())
         flights.poison("k")
         new = asyncio.create_task(flights.do("k", new_load))
-        await new_load.started.wait()
+        await within(new_load.started.wait())
         assert new_load.calls == 1
         # the poisoned load finishing first must not unregister the new one
         old_load.release.set()
-        assert await old == ("old", False)
+        assert await within(old) == ("old", False)
         assert len(flights) == 1
         joiner = await joined(flights, "k", new_load)
         new_load.release.set()
-        assert await new == ("new", True)
-        assert await joiner == ("new", True)
+        assert await within(new) == ("new", True)
+        assert await within(joiner) == ("new", True)
         assert new_load.calls == 1
         assert old_load.calls == 1
         assert len(flights) == 0
@@ -513,13 +518,13 @@ class TestSingleFlight:
         load_a, load_b = GatedLoad("A"), GatedLoad("B")
         a = asyncio.create_task(flights.do("a", load_a))
         b = asyncio.create_task(flights.do("b", load_b))
-        await load_a.started.wait()
-        await load_b.started.wait()
+        await within(load_a.started.wait())
+        await within(load_b.started.wait())
         flights.poison("a")
         load_a.release.set()
         load_b.release.set()
-        assert await a == ("A", False)
-        assert await b == ("B", True)
+        assert await within(a) == ("A", False)
+        assert await within(b) == ("B", True)
 
     async def test_poison_after_completion_does_not_affect_finished_results(self):
         flights: SingleFlight[str, object] = SingleFlight()
@@ -536,11 +541,11 @@ class TestSingleFlight:
         error = OSError("gone")
         load = GatedLoad(error=error)
         waiter = asyncio.create_task(flights.do("k", load))
-        await load.started.wait()
+        await within(load.started.wait())
         flights.poison("k")
         load.release.set()
         with pytest.raises(OSError) as info:
-            await waiter
+            await within(waiter)
         assert info.value is error
 
     async def test_poison_all(self):
@@ -548,18 +553,18 @@ class TestSingleFlight:
         loads = {key: GatedLoad(key.upper()) for key in "abc"}
         tasks = {key: asyncio.create_task(flights.do(key, load)) for key, load in loads.items()}
         for load in loads.values():
-            await load.started.wait()
+            await within(load.started.wait())
         assert len(flights) == 3
         flights.poison_all()
         assert len(flights) == 0
         # new calls start new loads while the poisoned ones are still running
         fresh_load = GatedLoad("A2")
         fresh = asyncio.create_task(flights.do("a", fresh_load))
-        await fresh_load.started.wait()
+        await within(fresh_load.started.wait())
         for load in loads.values():
             load.release.set()
         fresh_load.release.set()
         for key, task in tasks.items():
-            assert await task == (key.upper(), False)
-        assert await fresh == ("A2", True)
+            assert await within(task) == (key.upper(), False)
+        assert await within(fresh) == ("A2", True)
         assert all(load.calls == 1 for load in loads.values())

@@ -61,6 +61,11 @@ class FakeSource:
         return answer
 
 
+async def within(awaitable, timeout: float = 5.0):
+    """Await with a deadline, so a broken interleaving fails the test instead of hanging it."""
+    return await asyncio.wait_for(awaitable, timeout)
+
+
 def stored(handle: str, *values: HandleValue, version: int = 1) -> StoredRecord:
     if not values:
         values = (HandleValue(1, "URL", b"https://example.org/" + handle.encode(), ttl=300),)
@@ -87,7 +92,7 @@ async def started(engine: Engine, source: FakeSource, handle: Handle) -> asyncio
     """A resolve task, returned once its load is inside ``source.get``."""
     source.entered.clear()
     task = asyncio.create_task(engine.resolve(handle))
-    await source.entered.wait()
+    await within(source.entered.wait())
     return task
 
 
@@ -359,9 +364,9 @@ async def test_concurrent_resolves_of_one_key_make_one_source_call():
     engine, source, _ = make_engine(record)
     source.gate = asyncio.Event()
     tasks = [asyncio.create_task(engine.resolve(h("88.101/sn-1"))) for _ in range(5)]
-    await source.entered.wait()  # every task reached the flight before the load's first step
+    await within(source.entered.wait())  # every task reached the flight before the load's first step
     source.gate.set()
-    entries = await asyncio.gather(*tasks)
+    entries = await within(asyncio.gather(*tasks))
     assert len(source.calls) == 1
     assert all(entry is not None and entry.stored is record for entry in entries)
     assert engine.lookup("88.101/SN-1") is not None
@@ -372,9 +377,9 @@ async def test_concurrent_resolves_of_different_keys_load_each():
     source.gate = asyncio.Event()
     a = asyncio.create_task(engine.resolve(h("88.101/A")))
     b = asyncio.create_task(engine.resolve(h("88.101/B")))
-    await source.entered.wait()
+    await within(source.entered.wait())
     source.gate.set()
-    await asyncio.gather(a, b)
+    await within(asyncio.gather(a, b))
     assert sorted(source.calls) == ["88.101/A", "88.101/B"]
 
 
@@ -390,9 +395,9 @@ async def test_a_failing_source_raises_to_every_waiter_and_caches_nothing():
 
     source.on_return = fail
     tasks = [asyncio.create_task(engine.resolve(h("88.101/SN-1"))) for _ in range(3)]
-    await source.entered.wait()
+    await within(source.entered.wait())
     source.gate.set()
-    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    outcomes = await within(asyncio.gather(*tasks, return_exceptions=True))
     assert all(isinstance(o, Down) for o in outcomes)
     assert len(source.calls) == 1
     assert engine.lookup("88.101/SN-1") is None
@@ -442,7 +447,7 @@ async def test_load_started_before_invalidate_is_not_cached_after_it():
     source.put(stored("88.101/SN-1", version=2))
     engine.invalidate("88.101/SN-1")
     source.gate.set()
-    entry = await before
+    entry = await within(before)
     assert entry is not None and entry.stored.version == 1  # the waiting request still gets its answer
     assert engine.lookup("88.101/SN-1") is None
     source.gate = None
@@ -460,8 +465,8 @@ async def test_resolve_after_invalidate_does_not_join_the_stale_load():
     new = await started(engine, source, h("88.101/SN-1"))
     assert len(source.calls) == 2
     source.gate.set()
-    assert (await old).stored.version == 1
-    assert (await new).stored.version == 2
+    assert (await within(old)).stored.version == 1
+    assert (await within(new)).stored.version == 2
     cached = engine.lookup("88.101/SN-1")
     assert isinstance(cached, CachedRecord) and cached.stored.version == 2
 
@@ -473,7 +478,7 @@ async def test_negative_load_started_before_invalidate_is_not_cached_after_it():
     source.put(stored("88.101/SN-1"))
     engine.invalidate("88.101/SN-1")
     source.gate.set()
-    assert await before is None
+    assert await within(before) is None
     assert engine.lookup("88.101/SN-1") is None
     source.gate = None
     assert await engine.resolve(h("88.101/SN-1")) is not None
@@ -485,7 +490,7 @@ async def test_invalidate_all_during_a_load_keeps_it_out_of_the_cache():
     before = await started(engine, source, h("88.101/SN-1"))
     engine.invalidate_all()
     source.gate.set()
-    assert await before is not None
+    assert await within(before) is not None
     assert engine.lookup("88.101/SN-1") is None
 
 
@@ -519,7 +524,7 @@ async def test_invalidate_landing_while_the_load_hands_over_its_answer(hops):
 
     source.on_return = schedule
     entry = await engine.resolve(h("88.101/SN-1"))
-    await invalidated
+    await within(invalidated)
     assert entry.stored.version == 1
     cached = engine.lookup("88.101/SN-1")
     assert cached is None, f"version {cached.stored.version} cached after its invalidation"
@@ -541,10 +546,10 @@ async def test_invalidate_between_two_waiters_of_one_load_keeps_it_out_of_the_ca
 
     first = asyncio.create_task(resolve_then_write())
     second = asyncio.create_task(engine.resolve(h("88.101/SN-1")))
-    await source.entered.wait()
+    await within(source.entered.wait())
     source.gate.set()
-    assert (await first).stored.version == 1
-    assert (await second).stored.version == 1
+    assert (await within(first)).stored.version == 1
+    assert (await within(second)).stored.version == 1
     assert len(source.calls) == 1
     cached = engine.lookup("88.101/SN-1")
     assert cached is None, f"version {cached.stored.version} cached after its invalidation"
@@ -601,7 +606,7 @@ async def test_load_in_flight_when_disabled_is_not_cached_after_re_enable():
     engine.set_enabled(False)
     engine.set_enabled(True)
     source.gate.set()
-    assert await before is not None
+    assert await within(before) is not None
     assert engine.lookup("88.101/A") is None
 
 
@@ -609,10 +614,10 @@ async def test_load_finishing_while_disabled_is_not_cached():
     engine, source, _ = make_engine(stored("88.101/A"))
     source.gate = asyncio.Event()
     task = asyncio.create_task(engine.resolve(h("88.101/A")))
-    await source.entered.wait()
+    await within(source.entered.wait())
     engine.set_enabled(False)
     source.gate.set()
-    assert await task is not None
+    assert await within(task) is not None
     assert engine.stats()["entries"] == 0
 
 
