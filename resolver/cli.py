@@ -68,6 +68,7 @@ def _storage() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--data-dir", type=Path, help="data directory of the embedded database (IDRES_DATA_DIR, default ./idres-data)")
     p.add_argument("--dsn", help="PostgreSQL DSN; when set, no embedded database is used (IDRES_DSN)")
+    p.add_argument("--keys-dir", type=Path, help="where the signing keys live (IDRES_KEYS_DIR, default <data dir>/keys)")
     return p
 
 

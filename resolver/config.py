@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from registry.errors import ConfigurationError
 from registry.model import ValueRef
@@ -97,6 +97,12 @@ class Settings(BaseModel):
             except Exception:
                 raise ValueError(f"server admin {identity!r} is not of the form index:prefix/suffix") from None
         return tuple(value)
+
+    @model_validator(mode="after")
+    def _renewal_inside_lifetime(self) -> "Settings":
+        if self.signature_renew_before >= self.signature_lifetime:
+            raise ValueError("signature_renew_before must be shorter than signature_lifetime")
+        return self
 
     @field_validator("key_algorithm")
     @classmethod

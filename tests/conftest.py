@@ -77,6 +77,24 @@ async def fresh_dsn(pg_root, template_dsn):
 
 
 @pytest.fixture
+async def new_database(pg_root, template_dsn):
+    """A factory of migrated databases of their own, for tests with several nodes."""
+    made = []
+
+    async def make() -> str:
+        name = f"t{next(_counter)}"
+        async with db.connection(pg_root) as conn:
+            await conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+        made.append(name)
+        return with_database(pg_root, name)
+
+    yield make
+    async with db.connection(pg_root) as conn:
+        for name in made:
+            await conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
 async def empty_dsn(pg_root):
     """A fresh database without the idres schema."""
     name = f"e{next(_counter)}"
