@@ -2,12 +2,15 @@
 
 The cluster lives in ``<data dir>/postgres`` and listens on a Unix socket only. If a cluster is already
 running in that directory (a node serving while an operator runs ``idres prefix home``), it is reused
-and left running; a cluster this object started is stopped by ``stop()``.
+and left running; a cluster this object started is stopped by ``stop()``. The process that owns the
+running cluster is recorded in ``<data dir>/postgres.owner``: a cluster left running by an owner that
+died (killed with SIGKILL, say) is adopted, and so stopped, by the next one to start it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from pathlib import Path
 
@@ -33,13 +36,33 @@ class EmbeddedPostgres:
             raise ConfigurationError(f"the embedded PostgreSQL is not installed ({exc}); install idres again or give --dsn") from exc
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         running = PostmasterInfo.read_from_pgdata(self.pgdata) if self.pgdata.exists() else None
-        self._started_here = not (running is not None and running.is_running())
+        attached = running is not None and running.is_running()
+        self._started_here = not attached or not self._owner_alive()
         log.info("%s embedded PostgreSQL in %s", "starting" if self._started_here else "attaching to", self.pgdata)
         try:
             self._server = pgserver.get_server(self.pgdata, cleanup_mode=None)
         except Exception as exc:
             raise ConfigurationError(f"could not start the embedded PostgreSQL in {self.pgdata}: {exc}") from exc
+        if self._started_here:
+            self._owner_file.write_text(str(os.getpid()))
         return self._server.get_uri()
+
+    @property
+    def _owner_file(self) -> Path:
+        return self.pgdata.parent / "postgres.owner"
+
+    def _owner_alive(self) -> bool:
+        try:
+            pid = int(self._owner_file.read_text().strip())
+        except (OSError, ValueError):
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
     @property
     def started_here(self) -> bool:
@@ -49,4 +72,5 @@ class EmbeddedPostgres:
         if self._server is not None and self._started_here:
             log.info("stopping embedded PostgreSQL in %s", self.pgdata)
             self._server.stop()
+            self._owner_file.unlink(missing_ok=True)
         self._server = None

@@ -83,6 +83,8 @@ class Jws:
     @classmethod
     def parse(cls, text: str) -> "Jws":
         text = text.strip()
+        if not text.isascii():
+            raise JwsError("a JWS is ASCII text")
         if text.startswith("{"):
             return cls._parse_json(text)
         parts = text.split(".")

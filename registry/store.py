@@ -33,6 +33,17 @@ _UPDATE = (
 _COPY_COLUMNS = ["handle", "spelled", "prefix", "vals", "public_json", "min_ttl", "expires_at", "sig_expires"]
 _DELETE = "DELETE FROM handles WHERE handle = $1 AND ($2::bigint IS NULL OR version = $2) RETURNING version"
 _LOG = "SELECT log_change($1, $2::smallint)"
+_DUE = """
+SELECT h.handle FROM handles h
+WHERE (h.sig_expires IS NULL OR h.sig_expires < $1)
+  AND EXISTS (
+    SELECT 1 FROM prefixes p
+    WHERE CASE WHEN h.prefix = '0.NA'
+               THEN substr(h.handle, 6) = p.prefix OR starts_with(substr(h.handle, 6), p.prefix || '.')
+               ELSE p.prefix = h.prefix END)
+ORDER BY h.sig_expires NULLS FIRST
+LIMIT $2
+"""
 
 
 def _from_row(row: asyncpg.Record) -> StoredRecord:
@@ -187,20 +198,12 @@ class Store:
         return bool(removed)
 
     async def due_for_signing(self, before: int, limit: int) -> list[str]:
-        """Keys of records unsigned or whose signature expires before ``before``, soonest first."""
+        """Keys of records under homed prefixes (and prefix records they cover) that are unsigned or
+        whose signature expires before ``before``, soonest first. Records of a prefix that is not homed
+        stay out of the queue, keeping their expiry for when it is homed again."""
         with unavailable_on_driver_errors():
-            rows = await self._pool.fetch(
-                "SELECT handle FROM handles WHERE sig_expires IS NULL OR sig_expires < $1"
-                " ORDER BY sig_expires NULLS FIRST LIMIT $2",
-                before,
-                limit,
-            )
+            rows = await self._pool.fetch(_DUE, before, limit)
         return [r["handle"] for r in rows]
-
-    async def postpone_signing(self, key: str, until: int) -> None:
-        """Leave a record this node does not sign out of the renewal queue until ``until``."""
-        with unavailable_on_driver_errors():
-            await self._pool.execute("UPDATE handles SET sig_expires = $2 WHERE handle = $1", key, until)
 
     async def ping(self) -> bool:
         with unavailable_on_driver_errors():

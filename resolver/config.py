@@ -6,6 +6,7 @@ win over the environment, which wins over the defaults. docs/configuration.md li
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -16,6 +17,7 @@ from registry.errors import ConfigurationError
 from registry.model import ValueRef
 
 ENV_PREFIX = "IDRES_"
+log = logging.getLogger(__name__)
 
 
 class Settings(BaseModel):
@@ -99,9 +101,11 @@ class Settings(BaseModel):
         return tuple(value)
 
     @model_validator(mode="after")
-    def _renewal_inside_lifetime(self) -> "Settings":
+    def _consistent(self) -> "Settings":
         if self.signature_renew_before >= self.signature_lifetime:
-            raise ValueError("signature_renew_before must be shorter than signature_lifetime")
+            raise ValueError("IDRES_SIGNATURE_RENEW_BEFORE must be shorter than IDRES_SIGNATURE_LIFETIME")
+        if self.cache_min_ttl > self.cache_max_ttl:
+            raise ValueError("IDRES_CACHE_MIN_TTL must not be larger than IDRES_CACHE_MAX_TTL")
         return self
 
     @field_validator("key_algorithm")
@@ -132,6 +136,9 @@ class Settings(BaseModel):
             key = ENV_PREFIX + name.upper()
             if key in env:
                 values[name] = env[key]
+        unknown = sorted(k for k in env if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX):].lower() not in cls.model_fields)
+        if unknown:
+            log.warning("ignoring unknown settings %s (see docs/configuration.md)", ", ".join(unknown))
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls(**values)
@@ -162,6 +169,7 @@ class Settings(BaseModel):
 def _explain(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors():
-        name = ".".join(str(p) for p in error["loc"]) or "settings"
-        problems.append(f"{name} (IDRES_{name.upper()}): {error['msg']}")
+        name = ".".join(str(p) for p in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{name} (IDRES_{name.upper()}): {message}" if name else message)
     return "invalid settings: " + "; ".join(problems)

@@ -30,10 +30,12 @@ REUSE_MARGIN = 0.2  # re-sign when less than this share of the lifetime is left
 MAX_REUSE = 10_000
 
 
-def wants_signature(request: web.Request) -> bool:
+def wants_signature(request: web.Request, query=None) -> bool:
+    """Asked for with an Accept-Signature header or ``cert=true`` (in the query, or a POST body's parameters)."""
     if ACCEPT_SIGNATURE in request.headers:
         return True
-    value = request.query.get("cert") if request.query_string else None
+    query = query if query is not None else (request.query if request.query_string else {})
+    value = query.get("cert")
     return value is not None and (value == "" or value.lower() in ("true", "yes"))
 
 
@@ -57,7 +59,7 @@ class ResponseSigner:
         """Add Content-Digest, Signature-Input and Signature to a response; nothing without an active key."""
         self._keyring.reload_if_changed()
         active = self._keyring.active
-        body = response.body if isinstance(response.body, bytes) else b""
+        body = response.body if isinstance(response.body, bytes) and request.method != "HEAD" else b""  # HEAD sends no content
         if active is None:
             return
         path, _, query = request.raw_path.partition("?")

@@ -26,6 +26,7 @@ from registry.errors import (
     ValuesNotFound,
 )
 from registry.model import Handle, HandleValue, Record, ancestors, check_indexes, prefix_record_handle
+from registry.values import SIGNATURE
 from registry.permissions import AdminPermission as P
 from registry.permissions import needed_for_change, needed_for_removal
 from registry.records import StoredRecord
@@ -94,17 +95,21 @@ class Registrar:
         stored = await self._fresh(prefix_record_handle(handle.prefix))
         return grants_of(stored.record if stored else None)
 
+    async def may(self, caller: Caller, needed: P, handle: Handle, record: Record | None) -> bool:
+        """Granted by the record's HS_ADMIN values or, where configured, by the prefix's admins."""
+        if await self._authority.may(caller, needed, grants_of(record)):
+            return True
+        return await self._authority.may(caller, needed, await self._prefix_grants(handle, for_creation=False))
+
     async def _authorise(self, caller: Caller, needed: P, handle: Handle, record: Record | None) -> None:
-        if not needed:
-            return
-        grants = grants_of(record)
-        if await self._authority.may(caller, needed, grants):
-            return
-        if await self._authority.may(caller, needed, await self._prefix_grants(handle, for_creation=False)):
-            return
-        raise InsufficientPermissions(
-            f"{caller.identity} lacks {needed.names()} on {handle.text}", handle=handle.text
-        )
+        if needed and not await self.may(caller, needed, handle, record):
+            raise InsufficientPermissions(f"{caller.identity} lacks {needed.names()} on {handle.text}", handle=handle.text)
+
+    def _client_values(self, values: Iterable[HandleValue]) -> list[HandleValue]:
+        """The values a change is judged on: a signing node's own HS_SIGNATURE is not the client's to change."""
+        if self._store.sealer is None:
+            return list(values)
+        return [v for v in values if v.type_key != SIGNATURE]
 
     async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
         for _ in range(ATTEMPTS - 1):
@@ -143,7 +148,8 @@ class Registrar:
         if not overwrite:
             raise HandleAlreadyExists(handle=handle.text)
         old = existing.record
-        await self._authorise(caller, needed_for_change(old.values, values), handle, old)
+        needed = needed_for_change(self._client_values(old.values), self._client_values(values))
+        await self._authorise(caller, needed, handle, old)
         new = old.with_values(_keep_unchanged_timestamps(old, values, now))
         await self._store.replace(new, existing.version)
         return WriteResult(handle.text, created=False)
@@ -202,7 +208,8 @@ class Registrar:
         merged = {v.index: v for v in old.values}
         now = self.now()
         merged.update({v.index: v.stamped(now) for v in values})
-        await self._authorise(caller, needed_for_change(old.values, list(merged.values())), handle, old)
+        needed = needed_for_change(self._client_values(old.values), self._client_values(merged.values()))
+        await self._authorise(caller, needed, handle, old)
         await self._store.replace(old.with_values(merged.values()), existing.version)
         return WriteResult(handle.text, created=not clashing)
 
@@ -262,7 +269,7 @@ class Registrar:
 
     # --- prefixes --------------------------------------------------------------------------------
 
-    def _require_server_admin(self, caller: Caller | None, handle: str) -> Caller:
+    def _require_server_admin(self, caller: Caller | None, handle: str | None) -> Caller:
         caller = self._require_caller(caller, handle)
         if not caller.server_admin:
             raise InsufficientPermissions(f"{caller.identity} is not a server admin of this node", handle=handle)
@@ -276,14 +283,15 @@ class Registrar:
         finally:
             await self.reload_prefixes()
 
-    async def unhome(self, prefix: str, caller: Caller | None) -> bool:
+    async def unhome(self, prefix: str, caller: Caller | None) -> None:
         self._require_server_admin(caller, prefix)
         removed = await self._store.unhome(prefix)
         await self.reload_prefixes()
-        return removed
+        if not removed:
+            raise PrefixNotHomed(f"prefix {prefix} is not homed here", handle=prefix)
 
     async def homed(self, caller: Caller | None) -> list[str]:
-        self._require_server_admin(caller, "0.NA")
+        self._require_server_admin(caller, None)
         return await self._store.homed_prefixes()
 
     async def reload_prefixes(self) -> None:

@@ -4,7 +4,7 @@ One process of a node renews at a time (a PostgreSQL advisory lock elects it). E
 ``renew_batch`` records whose signature expires within ``signature_renew_before`` (or that have
 none) and writes them again unchanged: the store's sealer signs the new version, the change log
 records it, caches and followers pick it up. Records this node does not sign (their prefix is no
-longer homed) are left out of the queue for a signature lifetime.
+longer homed) stay out of the queue until it is homed again.
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ class SignatureRenewer:
         """Re-sign up to one batch of records due for renewal; returns how many were re-signed."""
         now = int(self._clock())
         renewed = 0
+        if self._sealer.keyring.active is None:
+            return 0
         for key in await self._store.due_for_signing(now + self._renew_before, self._batch):
             renewed += await self._renew(key, now)
         self.renewed += renewed
@@ -85,9 +87,8 @@ class SignatureRenewer:
         if stored is None:
             return 0
         record = stored.record
-        if self._sealer.identity_for(record.handle) is None or self._sealer.keyring.active is None:
-            await self._store.postpone_signing(key, now + self._sealer.lifetime)
-            return 0
+        if self._sealer.identity_for(record.handle) is None:
+            return 0  # homed or unhomed a moment ago: this process's view catches up from the change log
         try:
             await self._store.replace(record, stored.version)
         except ConcurrentUpdate:

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from registry import db
 from registry.embedded import EmbeddedPostgres
+from registry.errors import ConfigurationError
 from registry.migrate import check_schema, current_version, migrate
 
 from .app import create_app, site_of
@@ -50,6 +51,20 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     return sock
+
+
+def reserve_port(host: str, port: int) -> socket.socket:
+    """Bind the port for this node's workers; refuse a port another process (another node) holds,
+    which SO_REUSEPORT alone would silently share."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        if port:
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind((host, port))
+        return bind_socket(host, port)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 async def prepare_database(settings: Settings, dsn: str, embedded: bool) -> Prepared:
@@ -97,6 +112,32 @@ def _listening(host: str, port: int) -> socket.socket:
     return sock
 
 
+EMBEDDED_CONNECTIONS = 90  # of the embedded PostgreSQL's max_connections (100), leaving room for operators
+
+
+def _within_connection_budget(settings: Settings, embedded: bool) -> Settings:
+    """Shrink each worker's pool so that all workers (pool + listener + renewal) fit the embedded database."""
+    if not embedded:
+        return settings
+    per_worker = max(2, EMBEDDED_CONNECTIONS // settings.workers - 2)
+    if settings.db_pool_size <= per_worker:
+        return settings
+    log.warning("%d workers: database pool of each worker lowered from %d to %d connections to fit the embedded PostgreSQL",
+                settings.workers, settings.db_pool_size, per_worker)
+    return settings.with_changes(db_pool_size=per_worker)
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel send SIGTERM to this worker if the supervisor dies (even by SIGKILL)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _install_uvloop() -> None:
     try:
         import uvloop
@@ -107,6 +148,7 @@ def _install_uvloop() -> None:
 
 def worker_main(settings_json: str, dsn: str, ready: multiprocessing.connection.Connection, number: int) -> None:
     """Entry point of a worker process."""
+    _die_with_parent()
     settings = Settings.model_validate_json(settings_json)
     configure_logging(settings.log_level, f"worker {number}")
     _install_uvloop()
@@ -172,6 +214,7 @@ class Supervisor:
                     self._receiver.recv()
                 elif not self._stopping.is_set():
                     number = sentinels[ready]
+                    self._workers[number].join()
                     log.error("worker %d exited with code %s; restarting it", number, self._workers[number].exitcode)
                     time.sleep(RESTART_BACKOFF)
                     self._start(number)
@@ -211,11 +254,12 @@ def serve(settings: Settings, announce: Callable[[Settings, Prepared, list[int]]
     embedded = EmbeddedPostgres(settings.data_dir) if settings.dsn is None else None
     dsn = embedded.start() if embedded is not None else settings.dsn
     try:
-        reserved = [bind_socket(settings.host, settings.port)]
+        reserved = [reserve_port(settings.host, settings.port)]
         settings = settings.with_changes(port=reserved[0].getsockname()[1])
         if settings.tls_port is not None:
-            reserved.append(bind_socket(settings.host, settings.tls_port))
+            reserved.append(reserve_port(settings.host, settings.tls_port))
             settings = settings.with_changes(tls_port=reserved[1].getsockname()[1])
+        settings = _within_connection_budget(settings, embedded is not None)
         try:
             server_context(settings)  # make or check the certificate once, before the workers need it
             prepared = asyncio.run(prepare_database(settings, dsn, embedded is not None))

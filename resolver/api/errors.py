@@ -21,19 +21,32 @@ from registry.errors import AuthenticationFailed, IdresError, ResponseCode
 
 from ..node import NODE
 from .callers import credentials_accepted
+from .params import path_text
 from .respond import add_cors, error_body, json_response, preflight, status_for
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _HTTP_TO_CODE = {400: 4, 401: 402, 403: 403, 404: 4, 405: 4, 409: 4, 413: 4, 500: 2, 501: 4, 503: 3}
+HANDLES_ROUTE = "/api/handles/"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE"})
+
+
+def _handle_in_path(request: web.Request) -> str | None:
+    """The handle of an /api/handles/… request, added to error bodies as Handle.Net does."""
+    if not request.raw_path.startswith(HANDLES_ROUTE):
+        return None
+    try:
+        return path_text(request, HANDLES_ROUTE) or None
+    except IdresError:
+        return None
 
 
 def error_response(request: web.Request, error: IdresError) -> web.Response:
     accepted = credentials_accepted(request, request.app[NODE])
     status = status_for(error, credentials_accepted=accepted)
-    response = json_response(request, error_body(error.response_code, error.message, error.handle), status)
+    handle = error.handle if error.handle is not None else _handle_in_path(request)
+    response = json_response(request, error_body(error.response_code, error.message, handle), status)
     if status == 401:
         response.headers[hdrs.WWW_AUTHENTICATE] = 'Basic realm="handle"'
     return response
@@ -42,7 +55,7 @@ def error_response(request: web.Request, error: IdresError) -> web.Response:
 def _http_error_response(request: web.Request, exc: web.HTTPException) -> web.Response:
     message = "the request body is over the size limit" if exc.status == 413 else exc.reason
     code = _HTTP_TO_CODE.get(exc.status, ResponseCode.PROTOCOL_ERROR if exc.status < 500 else ResponseCode.ERROR)
-    return json_response(request, error_body(code, message, None), exc.status)
+    return json_response(request, error_body(code, message, _handle_in_path(request)), exc.status)
 
 
 def guarded(handler: Handler) -> Handler:
@@ -65,7 +78,8 @@ def guarded(handler: Handler) -> Handler:
         except Exception:
             incident = uuid.uuid4().hex[:12]
             log.exception("internal error %s on %s %s", incident, request.method, request.path)
-            body = error_body(ResponseCode.ERROR, f"internal server error (incident {incident} in the server log)", None)
+            message = f"internal server error (incident {incident} in the server log)"
+            body = error_body(ResponseCode.ERROR, message, _handle_in_path(request))
             response = json_response(request, body, 500)
         return with_cors(request, response)
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 import orjson
 from aiohttp import hdrs, web
 
-from registry.errors import AuthenticationNeeded, InsufficientPermissions, InvalidHandle, ProtocolError, ResponseCode
+from registry.errors import AuthenticationNeeded, InsufficientPermissions, InvalidHandle, PrefixNotHomed, ProtocolError, ResponseCode
 from registry.model import Handle, fold, parse_prefix
 from registry.permissions import AdminPermission
 from registry.value_json import parse_values_body, value_to_json
 
-from ..auth import grants_of
 from ..engine import NOT_FOUND, CachedRecord
 from ..node import NODE, Node
 from . import params
@@ -24,6 +23,7 @@ from .respond import bytes_response, json_response
 from ..http_signatures import ACCEPT_SIGNATURE, wants_signature
 
 ROUTE = "/api/handles/"
+_POST_QUERY = "idres.post_query"  # the parameters of a POST, query and body merged
 _ROUTE_LEN = len(ROUTE)
 
 
@@ -71,7 +71,7 @@ async def _guarded_resolve(request: web.Request) -> web.StreamResponse:
 async def _signed_if_asked(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
     """Sign the answer itself (RFC 9421) when the client asks with ?cert=true or Accept-Signature."""
     signer = request.app[NODE].response_signer
-    if signer is not None and isinstance(response, web.Response) and wants_signature(request):
+    if signer is not None and isinstance(response, web.Response) and wants_signature(request, request.get(_POST_QUERY)):
         signer.sign(request, response)
     return response
 
@@ -92,6 +92,7 @@ async def _guarded_post(request: web.Request) -> web.StreamResponse:
         if key not in query:
             for item in value if isinstance(value, list) else [value]:
                 query.add(key, _param_text(item))
+    request[_POST_QUERY] = query
     return await _resolve(request, node, query)
 
 
@@ -112,7 +113,11 @@ async def _resolve(request: web.Request, node: Node, query) -> web.StreamRespons
     caller = await caller_of(request, node, required=False, handle=text)
     explicit = "publicOnly" in query
     public_only = params.flag(query, "publicOnly", caller is None)
-    entry = await node.engine.resolve(handle)
+    try:
+        entry = await node.engine.resolve(handle)
+    except PrefixNotHomed as exc:
+        exc.handle = text  # echo the handle as the client spelled it
+        raise
     if entry is None:
         return json_response(request, {"responseCode": ResponseCode.HANDLE_NOT_FOUND, "handle": text}, 404)
     simple = not indexes and not types and "pretty" not in query and "callback" not in query
@@ -123,7 +128,7 @@ async def _resolve(request: web.Request, node: Node, query) -> web.StreamRespons
     if not public_only and any(not v.public_read for v in selected):
         if caller is None:
             raise AuthenticationNeeded("non-public values were asked for without credentials", handle=text)
-        allowed = await node.authority.may(caller, AdminPermission.READ_VALUE, grants_of(record))
+        allowed = await node.registrar.may(caller, AdminPermission.READ_VALUE, handle, record)
         if not allowed and explicit:
             raise InsufficientPermissions(f"{caller.identity} may not read non-public values of {text}", handle=text)
         public_only = not allowed

@@ -143,7 +143,8 @@ async def test_non_ascii_handles_fold_only_ascii(node):
 async def test_bad_index_parameter(node, product):
     status, body, _ = await get(node, "/api/handles/88.101/SN-000123?index=x")
     assert status == 400
-    assert body == {"responseCode": 4, "message": 'java.lang.NumberFormatException: For input string: "x"'}
+    assert body == {"responseCode": 4, "message": 'java.lang.NumberFormatException: For input string: "x"',
+                    "handle": "88.101/SN-000123"}
 
 
 async def test_pretty_and_callback(node, product):
