@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import string
 from typing import AsyncIterator
 
 import asyncpg
@@ -35,6 +36,14 @@ PREFIX_ADMIN_INDEX = 100
 SECKEY_INDEX = 300
 SECKEY_PERMISSIONS = 0x0C  # admin read + admin write: never shown to anonymous readers
 DEMO_PREFIX = "88.101.5"
+
+
+SECRET_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_secret(length: int = 32) -> str:
+    """A random secret key of letters and digits (about 190 bits): safe on command lines and in URLs."""
+    return "".join(secrets.choice(SECRET_ALPHABET) for _ in range(length))
 
 
 @dataclass(frozen=True)
@@ -148,7 +157,7 @@ async def create_prefix_admin(store: Store, prefix: str, now: int, suffix: str =
         raise PrefixNotHomed(f"prefix {prefix} is not homed here: run `idres prefix home {prefix}` first")
     handle = Handle.parse(f"{prefix}/{suffix}")
     identity = ValueRef(index, handle.text)
-    secret = secrets.token_urlsafe(24)
+    secret = new_secret()
     record = Record(
         handle,
         (

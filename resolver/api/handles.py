@@ -23,7 +23,8 @@ from .respond import bytes_response, json_response
 from ..http_signatures import ACCEPT_SIGNATURE, wants_signature
 
 ROUTE = "/api/handles/"
-_POST_QUERY = "idres.post_query"  # the parameters of a POST, query and body merged
+# the parameters of a POST, query and body merged (web.RequestKey where aiohttp has it)
+_POST_QUERY = web.RequestKey("post_query", object) if hasattr(web, "RequestKey") else "idres.post_query"
 _ROUTE_LEN = len(ROUTE)
 
 
