@@ -85,7 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     common, storage, remote = _common(), _storage(), _remote()
     parser = argparse.ArgumentParser(prog="idres", description="An industrial identifier resolution node (Handle REST API).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_serve(sub, common, storage)
+    _add_operator_commands(sub, common, storage)
+    _add_client_commands(sub, common, remote)
+    key_commands.add_parsers(sub, common, storage, remote)
+    return parser
 
+
+def _add_serve(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, storage: argparse.ArgumentParser) -> None:
     serve = sub.add_parser("serve", parents=[common, storage], help="run a node")
     serve.add_argument("--host", help="address to listen on (IDRES_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="HTTP port, 0 for any free port (IDRES_PORT, default 8000)")
@@ -100,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="identity index:handle with every right on this node; repeatable (IDRES_SERVER_ADMINS)")
     serve.set_defaults(run=cmd_serve)
 
+
+def _add_operator_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, storage: argparse.ArgumentParser) -> None:
     mig = sub.add_parser("migrate", parents=[common, storage], help="create or upgrade the database schema")
     mig.set_defaults(run=cmd_migrate)
 
@@ -123,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--index", type=int, default=300, help="index of its HS_SECKEY (default 300)")
     create.set_defaults(run=cmd_admin_create)
 
+
+def _add_client_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, remote: argparse.ArgumentParser) -> None:
     get = sub.add_parser("get", parents=[common, remote], help="resolve a handle on a running node")
     get.add_argument("handle")
     get.add_argument("--type", action="append", default=[], help="only values of this type; repeatable")
@@ -143,9 +154,6 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("handle")
     delete.add_argument("--index", action="append", type=int, default=[], help="remove only this value; repeatable")
     delete.set_defaults(run=cmd_delete)
-
-    key_commands.add_parsers(sub, common, storage, remote)
-    return parser
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

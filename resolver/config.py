@@ -68,6 +68,7 @@ class Settings(BaseModel):
     renew_batch: int = Field(500, ge=1)
     http_signature_lifetime: int = Field(300, ge=10)
     trust_root_handle: str = "0.0/0.0"
+    root_key: Path | None = None
 
     # operation
     demo: bool = False

@@ -70,7 +70,7 @@ def add_parsers(sub: argparse._SubParsersAction, common, storage, remote) -> Non
     ver.add_argument("handle")
     ver.add_argument("--node", action="append", default=[], help="a node to resolve from; repeatable, asked in order "
                      "(default: --url)")
-    ver.add_argument("--root-key", type=Path, required=True, help="the trust root's public key (PEM or JWK)")
+    ver.add_argument("--root-key", type=Path, help="the trust root's public key, PEM or JWK (IDRES_ROOT_KEY)")
     ver.add_argument("--root-handle", help="the trust root handle (IDRES_TRUST_ROOT_HANDLE, default 0.0/0.0)")
     ver.set_defaults(run=cmd_verify)
 
@@ -199,7 +199,10 @@ def cmd_install(args: argparse.Namespace, settings: Settings, out) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings, out) -> int:
-    root_key = load_root_key(args.root_key.read_bytes())
+    path = args.root_key or settings.root_key
+    if path is None:
+        raise ConfigurationError("give the trust root's public key with --root-key FILE or IDRES_ROOT_KEY")
+    root_key = load_root_key(path.read_bytes())
     anchor = TrustAnchor((root_key,), args.root_handle or settings.trust_root_handle)
     nodes = args.node or [settings.url]
     fetcher = NodeFetcher([HandleClient(n, verify=settings.tls_verify, ca_file=settings.ca_file) for n in nodes])
