@@ -138,10 +138,12 @@ def _lookup(values: Sequence[HandleValue] | None, index: int, subject: str) -> J
                 except (JwsError, UnicodeDecodeError):
                     raise _Untrusted(f"value {index} named by the chain is not a JWS") from None
         raise _Untrusted(f"the chain names index {index}, which is missing")
-    best = None
+    best, best_iat = None, -1.0
     for _value, jws, claims in certificates(values):
-        if _same_identity(claims.get("sub"), subject) and (best is None or (claims.get("iat") or 0) > (best[1].get("iat") or 0)):
-            best = (jws, claims)
+        iat = claims.get("iat")
+        iat = float(iat) if isinstance(iat, (int, float)) and not isinstance(iat, bool) else 0.0
+        if _same_identity(claims.get("sub"), subject) and (best is None or iat > best_iat):
+            best, best_iat = (jws, claims), iat
     if best is None:
         raise _Untrusted(f"no HS_CERT with subject {subject}")
     return best[0]

@@ -68,20 +68,24 @@ def admin_to_bytes(grant: AdminGrant) -> bytes:
 
 
 def admin_from_bytes(data: bytes) -> AdminGrant:
+    """An HS_ADMIN value; DecodeError for bits beyond the twelve defined (they would not survive JSON)."""
     try:
         r = Reader(data)
         perms = r.uint2()
         handle = r.text()
         index = r.int4()
         r.end()
-        return AdminGrant(ValueRef(index, handle), AdminPermission(perms & 0x0FFF))
+        legacy = False
     except DecodeError:
         r = Reader(data)
         perms = r.int4()
         handle = r.text()
         index = r.int4()
         r.end()
-        return AdminGrant(ValueRef(index, handle), AdminPermission(perms & 0x0FFF), legacy=True)
+        legacy = True
+    if perms & ~0x0FFF:
+        raise DecodeError(f"HS_ADMIN permission bits {perms:#x} go beyond the twelve defined")
+    return AdminGrant(ValueRef(index, handle), AdminPermission(perms), legacy=legacy)
 
 
 def admin_from_json(data: Any) -> AdminGrant:

@@ -11,10 +11,8 @@ import asyncpg
 from aiohttp import web
 
 from registry import db
-from registry.jws import public_jwk
 from registry.migrate import check_schema
 from registry.store import Store
-from registry.values import jwk_to_pubkey
 
 from . import api
 from .auth import Authority
@@ -28,7 +26,7 @@ from .node import NODE, Node
 from .registrar import Registrar
 from .renewal import SignatureRenewer
 from .sealing import NodeSealer
-from .site import SiteDescription
+from .site import site_of
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +41,6 @@ def build_engine(settings: Settings, store: Store, prefixes: HomedPrefixes) -> E
         negative_max_entries=settings.cache_negative_max_entries,
         enabled=settings.cache_enabled,
     )
-
-
-def site_of(settings: Settings, keyring: Keyring | None) -> SiteDescription:
-    """This node's HS_SITE, with the active signing key as the server's public key."""
-    active = keyring.active if keyring is not None else None
-    key = jwk_to_pubkey(public_jwk(keyring.public_key(active.kid))) if active is not None else b""
-    return SiteDescription(settings, key)
 
 
 def build_node(settings: Settings, pool: asyncpg.Pool, prefixes: HomedPrefixes) -> Node:

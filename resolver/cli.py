@@ -33,7 +33,7 @@ from registry.model import parse_prefix
 from . import key_commands
 from .client import HandleClient, Reply
 from .config import Settings
-from .app import site_of
+from .site import site_of
 from .provisioning import create_prefix_admin, home_prefix, node_store
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_CONFIG = 0, 1, 2, 3, 4

@@ -36,7 +36,7 @@ class Settings(BaseModel):
     # storage
     data_dir: Path = Path("idres-data")
     dsn: str | None = None
-    db_pool_size: int = Field(8, ge=1, le=500)
+    db_pool_size: int = Field(8, ge=2, le=500)
     db_timeout: float = Field(10.0, gt=0)
 
     # requests and authorisation

@@ -3,7 +3,8 @@
 Records carry HS_SIGNATURE values, but a not-found answer or a filtered response has nothing a record
 signature covers. When a client asks (``?cert=true`` or an ``Accept-Signature`` header) the response
 itself is signed with the node's active key. The signature covers the status, the content type and
-digest, and the request's method, path and query, so it cannot be replayed for another question. A
+digest, and the request's method, path and query, so a signed answer to a GET cannot be replayed for
+another question. (A POST's body parameters are not covered: ask with GET for signed answers.) A
 signature is reused for identical covered components until shortly before it expires.
 """
 

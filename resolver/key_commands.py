@@ -54,7 +54,8 @@ def add_parsers(sub: argparse._SubParsersAction, common, storage, remote) -> Non
     cert = ksub.add_parser("certify", parents=[common, storage], help="certify a child prefix's key, or this node as a root")
     cert.add_argument("prefix", nargs="?", help="the child prefix, e.g. 88.101.5")
     cert.add_argument("--key", help="the child's key: a file (PEM, JWK, `idres keys export` JSON) or the child node's URL")
-    cert.add_argument("--index", type=int, default=300, help="HS_PUBKEY index of a key given as PEM or JWK (default 300)")
+    cert.add_argument("--index", type=int, help="HS_PUBKEY index of the key: for PEM or JWK files (default 300), or to "
+                      "pick one of the keys a child node publishes (default: its newest)")
     cert.add_argument("--perm", action="append", choices=PERMS, help="a permission on 0.NA/<prefix>; repeatable "
                       "(default: thisHandle and derivedPrefixes)")
     cert.add_argument("--days", type=int, default=365, help="validity in days (default 365)")
@@ -140,10 +141,12 @@ def _subject_keys(args: argparse.Namespace, prefix: str) -> list:
         if not isinstance(reply.body, dict) or reply.body.get("responseCode") != 1:
             raise ConfigurationError(f"{args.key} did not return the HS_PUBKEY values of 0.NA/{prefix} (HTTP {reply.status})")
         found = keys_from_values(reply.body.get("values", []))
+        if args.index is not None:
+            found = [k for k in found if k.index == args.index]
         if not found:
-            raise ConfigurationError(f"0.NA/{prefix} at {args.key} has no public keys")
-        return found
-    return [parse_subject_key(Path(args.key).read_bytes(), args.index)]
+            raise ConfigurationError(f"0.NA/{prefix} at {args.key} has no public key" + (f" at index {args.index}" if args.index else ""))
+        return [max(found, key=lambda k: k.index)]
+    return [parse_subject_key(Path(args.key).read_bytes(), args.index if args.index is not None else 300)]
 
 
 def cmd_certify(args: argparse.Namespace, settings: Settings, out) -> int:
@@ -205,7 +208,8 @@ def cmd_verify(args: argparse.Namespace, settings: Settings, out) -> int:
     root_key = load_root_key(path.read_bytes())
     anchor = TrustAnchor((root_key,), args.root_handle or settings.trust_root_handle)
     nodes = args.node or [settings.url]
-    fetcher = NodeFetcher([HandleClient(n, verify=settings.tls_verify, ca_file=settings.ca_file) for n in nodes])
+    fetcher = NodeFetcher([HandleClient(n, user=settings.user, password=settings.password, verify=settings.tls_verify,
+                                        ca_file=settings.ca_file) for n in nodes])
     values = fetcher.record(args.handle)
     if values is None:
         raise ConfigurationError(f"no node of {', '.join(nodes)} has {args.handle}")

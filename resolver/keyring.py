@@ -48,6 +48,7 @@ class Keyring:
         self.entries: list[KeyEntry] = []
         self._keys: dict[str, PrivateKey] = {}
         self._mtime: float | None = None
+        self.generation = 0  # bumped whenever the keys may have changed
         self.reload()
 
     @property
@@ -55,6 +56,7 @@ class Keyring:
         return self.directory / "keyring.json"
 
     def reload(self) -> None:
+        self.generation += 1
         try:
             stat = self._index_file.stat()
         except FileNotFoundError:
@@ -82,6 +84,7 @@ class Keyring:
         tmp.write_text(json.dumps({"keys": [asdict(e) for e in self.entries]}, indent=2) + "\n")
         os.replace(tmp, self._index_file)
         self._mtime = self._index_file.stat().st_mtime_ns
+        self.generation += 1
 
     def private_key(self, kid: str) -> PrivateKey:
         if kid not in self._keys:

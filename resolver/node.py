@@ -16,7 +16,7 @@ from .invalidation import ChangeFollower
 from .keyring import Keyring
 from .registrar import Registrar
 from .renewal import SignatureRenewer
-from .site import SiteDescription
+from .site import SiteDescription, site_of
 
 
 @dataclass
@@ -31,6 +31,15 @@ class Node:
     follower: ChangeFollower | None = None
     response_signer: ResponseSigner | None = None
     renewer: SignatureRenewer | None = None
+    _site_generation: int = -1
+
+    def current_site(self) -> SiteDescription:
+        """The HS_SITE of /api/site, following key rotations made while the node runs."""
+        self.keyring.reload_if_changed()
+        if self._site_generation != self.keyring.generation:
+            self.site = site_of(self.settings, self.keyring)
+            self._site_generation = self.keyring.generation
+        return self.site
 
 
 NODE = web.AppKey("node", Node)

@@ -13,7 +13,7 @@ import string
 from typing import AsyncIterator
 
 import asyncpg
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from registry import db
 from registry.embedded import EmbeddedPostgres
@@ -23,13 +23,15 @@ from registry.model import Handle, HandleValue, Record, ValueRef, fold, prefix_r
 from registry.permissions import AdminGrant, AdminPermission
 from registry.store import Store
 from registry.jws import public_jwk
-from registry.values import ADMIN, PUBKEY, SECKEY, VLIST, admin_to_bytes, jwk_to_pubkey, vlist_from_bytes, vlist_to_bytes
+from registry.values import (
+    ADMIN, PUBKEY, SECKEY, SITE_TYPES, VLIST, SiteInfo, admin_to_bytes, jwk_to_pubkey, vlist_from_bytes, vlist_to_bytes,
+)
 
 from .config import Settings
 from .engine import HomedPrefixes
 from .keyring import Keyring
 from .sealing import NodeSealer
-from .site import SiteDescription
+from .site import SiteDescription, active_key_bytes
 
 ADMIN_GROUP_INDEX = 200
 PREFIX_ADMIN_INDEX = 100
@@ -118,9 +120,12 @@ def key_values(keyring: Keyring, now: int, lifetime: int) -> list[HandleValue]:
 
 
 async def publish_keys(store: Store, keyring: Keyring, now: int, lifetime: int) -> int:
-    """Bring the HS_PUBKEY values of every homed prefix record in line with the keyring; returns records changed."""
+    """Bring the HS_PUBKEY values of every homed prefix record in line with the keyring, and the public
+    key of HS_SITE values that describe this node (one of its keys) to the active key; returns records changed."""
     wanted = {v.index: v for v in key_values(keyring, now, lifetime)}
     ours = {e.index for e in keyring.entries}
+    our_keys = {jwk_to_pubkey(public_jwk(keyring.public_key(e.kid))) for e in keyring.entries}
+    active = active_key_bytes(keyring)
     changed = 0
     for prefix in await store.homed_prefixes():
         handle = prefix_record_handle(prefix)
@@ -129,17 +134,31 @@ async def publish_keys(store: Store, keyring: Keyring, now: int, lifetime: int) 
             if stored is None:
                 break
             record = stored.record
-            current = {v.index: v for v in record.values if v.type_key == PUBKEY and v.index in ours}
-            if {i: v.data for i, v in current.items()} == {i: v.data for i, v in wanted.items()}:
+            kept = [v for v in record.values if not (v.type_key == PUBKEY and v.index in ours) and v.index not in wanted]
+            new_values = [_with_site_key(v, our_keys, active, now) for v in kept] + list(wanted.values())
+            if {(v.index, v.type, v.data) for v in new_values} == {(v.index, v.type, v.data) for v in record.values}:
                 break
-            kept = [v for v in record.values if v.index not in current and v.index not in wanted]
             try:
-                await store.replace(record.with_values([*kept, *wanted.values()]), stored.version)
+                await store.replace(record.with_values(new_values), stored.version)
             except ConcurrentUpdate:
                 continue
             changed += 1
             break
     return changed
+
+
+def _with_site_key(value: HandleValue, our_keys: set[bytes], active: bytes, now: int) -> HandleValue:
+    """An HS_SITE value whose servers carry one of this node's keys, with the active key instead."""
+    if value.type_key not in SITE_TYPES or not active:
+        return value
+    try:
+        site = SiteInfo.from_bytes(value.data)
+    except IdresError:
+        return value
+    servers = tuple(replace(s, public_key=active) if s.public_key in our_keys else s for s in site.servers)
+    if servers == site.servers:
+        return value
+    return replace(value, data=replace(site, servers=servers).to_bytes(), timestamp=now)
 
 
 def _group_grant(prefix: str) -> HandleValue:

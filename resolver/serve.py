@@ -28,7 +28,8 @@ from registry.embedded import EmbeddedPostgres
 from registry.errors import ConfigurationError
 from registry.migrate import check_schema, current_version, migrate
 
-from .app import create_app, site_of
+from .app import create_app
+from .site import site_of
 from .config import Settings
 from .provisioning import AdminIdentity, node_keyring, open_store, publish_keys, seed_demo
 from .tls import server_context

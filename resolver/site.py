@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from registry.jws import public_jwk
 from registry.model import HandleValue, Record, prefix_record_handle
-from registry.values import TRANSPORTS, Interface, Server, SiteInfo
+from registry.values import TRANSPORTS, Interface, Server, SiteInfo, jwk_to_pubkey
 
 from .config import Settings
+from .keyring import Keyring
 
 SITE_INDEX = 1
+
+
+def active_key_bytes(keyring: Keyring | None) -> bytes:
+    """The active signing key in the Handle key encoding (empty without one)."""
+    active = keyring.active if keyring is not None else None
+    return jwk_to_pubkey(public_jwk(keyring.public_key(active.kid))) if active is not None else b""
+
+
+def site_of(settings: Settings, keyring: Keyring | None) -> "SiteDescription":
+    """This node's HS_SITE, with the active signing key as the server's public key."""
+    return SiteDescription(settings, active_key_bytes(keyring))
 
 
 class SiteDescription:

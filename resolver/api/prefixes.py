@@ -42,7 +42,7 @@ async def home_prefix(request: web.Request) -> web.StreamResponse:
     node = request.app[NODE]
     sent, prefix = _prefix_of(request)
     caller = await caller_of(request, node, required=True, handle=sent)
-    record = prefix_record(node.site, node.keyring, prefix, node.registrar.now(), node.settings.signature_lifetime)
+    record = prefix_record(node.current_site(), node.keyring, prefix, node.registrar.now(), node.settings.signature_lifetime)
     await node.registrar.home(prefix, caller, record)
     return json_response(request, {"responseCode": ResponseCode.SUCCESS, "handle": sent})
 
@@ -57,7 +57,7 @@ async def unhome_prefix(request: web.Request) -> web.StreamResponse:
 
 async def get_site(request: web.Request) -> web.StreamResponse:
     node = request.app[NODE]
-    return json_response(request, {"responseCode": ResponseCode.SUCCESS, "site": node.site.to_json()})
+    return json_response(request, {"responseCode": ResponseCode.SUCCESS, "site": node.current_site().to_json()})
 
 
 def add_routes(app: web.Application) -> None:

@@ -79,10 +79,17 @@ def test_admin_legacy_known_answer():
     }
 
 
-def test_admin_permission_bits_beyond_twelve_are_ignored():
-    grant = V.admin_from_bytes(bytes.fromhex("ffff" "00000003" + b"a/b".hex() + "00000001"))
-    assert grant.permissions == 0x0FFF
-    assert grant.legacy is False
+def test_admin_permission_bits_beyond_twelve_are_not_an_admin_grant():
+    """Bits the 12-character form cannot show would be lost in JSON (and break signed digests)."""
+    data = bytes.fromhex("ffff" "00000003" + b"a/b".hex() + "00000001")
+    with pytest.raises(DecodeError, match="beyond the twelve"):
+        V.admin_from_bytes(data)
+    from registry.model import HandleValue
+    from registry.value_json import data_to_json, parse_data
+
+    shown = data_to_json(HandleValue(100, "HS_ADMIN", data))
+    assert shown["format"] == "base64"
+    assert parse_data(shown, 100) == data  # byte-exact through JSON
 
 
 @pytest.mark.parametrize(
