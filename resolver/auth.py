@@ -22,6 +22,7 @@ from registry.values import ADMIN, SECKEY, VLIST, admin_from_bytes, vlist_from_b
 from .engine import Engine
 
 MAX_GROUP_DEPTH = 5
+MAX_GROUP_LOOKUPS = 64  # records read to expand admin groups for one decision
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,20 @@ class Authority:
         refs = [g.ref for g in grants if (g.permissions & needed) == needed]
         return await self._member_of_any(caller.identity, refs, depth=0, seen=set())
 
+    async def _group(self, ref: ValueRef, seen: set) -> list[ValueRef]:
+        """The members of the HS_VLIST ``ref`` names; nothing past the lookup budget."""
+        if ref.key in seen or ref.index == 0 or len(seen) >= MAX_GROUP_LOOKUPS:
+            return []
+        seen.add(ref.key)
+        record = await self._record(ref.handle)
+        group = record.value_at(ref.index) if record is not None else None
+        if group is None or group.type_key != VLIST:
+            return []
+        try:
+            return vlist_from_bytes(group.data)
+        except IdresError:
+            return []
+
     async def _member_of_any(self, identity: ValueRef, refs: list[ValueRef], depth: int, seen: set) -> bool:
         for ref in refs:
             if identity_matches(ref, identity):
@@ -121,17 +136,7 @@ class Authority:
         if depth >= MAX_GROUP_DEPTH:
             return False
         for ref in refs:
-            if ref.key in seen or ref.index == 0:
-                continue
-            seen.add(ref.key)
-            record = await self._record(ref.handle)
-            group = record.value_at(ref.index) if record is not None else None
-            if group is None or group.type_key != VLIST:
-                continue
-            try:
-                members = vlist_from_bytes(group.data)
-            except IdresError:
-                continue
-            if await self._member_of_any(identity, members, depth + 1, seen):
+            members = await self._group(ref, seen)
+            if members and await self._member_of_any(identity, members, depth + 1, seen):
                 return True
         return False

@@ -9,13 +9,14 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import orjson
 
-from registry.errors import ServerUnavailable
+from registry.errors import ConfigurationError, ServerUnavailable
 
 TIMEOUT = 30.0
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class HandleClient:
                  verify: bool = True, ca_file: Path | None = None) -> None:
         self.base = url.rstrip("/")
         self._auth = None
+        if user is not None and self.base.startswith("http://") and urlsplit(self.base).hostname not in LOOPBACK:
+            raise ConfigurationError(f"credentials go over HTTPS only: use an https:// URL, not {self.base}")
         if user is not None:
             token = f"{quote(user, safe='/')}:{password or ''}".encode()
             self._auth = "Basic " + base64.b64encode(token).decode()

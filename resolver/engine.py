@@ -9,7 +9,7 @@ and from this process's own writes.
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 from registry.errors import PrefixNotHomed
 from registry.model import Handle, ancestors, fold
@@ -23,13 +23,13 @@ class RecordSource(Protocol):
 
 
 class CachedRecord:
-    """A positive cache entry; ``view`` holds the last rendered response (spelling, bytes)."""
+    """A positive cache entry; ``view`` holds the HTTP layer's last rendering of it."""
 
     __slots__ = ("stored", "view")
 
     def __init__(self, stored: StoredRecord) -> None:
         self.stored = stored
-        self.view: tuple[str, bytes] | None = None
+        self.view: Any = None
 
 
 class _NotFound:

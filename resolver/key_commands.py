@@ -30,7 +30,8 @@ from .client import HandleClient
 from .config import Settings
 from .engine import HomedPrefixes
 from .keyring import Keyring
-from .provisioning import node_store, publish_keys
+from .key_publication import free_key_index, publish_keys
+from .provisioning import node_store
 from .verification import NodeFetcher, load_root_key, report_json, report_text
 
 EXIT_OK, EXIT_REFUSED = 0, 1
@@ -93,9 +94,13 @@ async def _publish(settings: Settings) -> int:
 
 
 def cmd_generate(args: argparse.Namespace, settings: Settings, out) -> int:
-    keyring = Keyring(settings.keys_path)
-    entry = keyring.generate(settings.key_algorithm, int(time.time()))
-    changed = asyncio.run(_publish(settings))
+    async def go():
+        async with _node_store(settings) as (store, keyring, _prefixes):
+            now = int(time.time())
+            entry = keyring.generate(settings.key_algorithm, now, index=await free_key_index(store, keyring))
+            return keyring, entry, await publish_keys(store, keyring, now, settings.signature_lifetime)
+
+    keyring, entry, changed = asyncio.run(go())
     data = {**_entry_json(keyring, entry), "publishedOn": changed}
     note = "" if entry.state == "active" else "; get it certified, then run `idres keys rotate`"
     out.emit(data, f"{entry.state} key {entry.kid} ({entry.alg}) at HS_PUBKEY index {entry.index}, "

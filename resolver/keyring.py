@@ -107,11 +107,13 @@ class Keyring:
         """Keys whose HS_PUBKEY belongs on the prefix records: not retired longer than a signature lives."""
         return [e for e in self.entries if e.state != RETIRED or (e.retired or 0) + lifetime > now]
 
-    def generate(self, algorithm: str, now: int) -> KeyEntry:
-        """A new key: active if there is none, else pending until ``rotate``."""
+    def generate(self, algorithm: str, now: int, index: int | None = None) -> KeyEntry:
+        """A new key: active if there is none, else pending until ``rotate``; published at ``index``
+        (default: after the keyring's last)."""
         key = new_private_key(algorithm)
         kid = thumbprint(key)
-        index = max((e.index for e in self.entries), default=FIRST_INDEX - 1) + 1
+        if index is None:
+            index = max((e.index for e in self.entries), default=FIRST_INDEX - 1) + 1
         entry = KeyEntry(kid, algorithm_for(key), index, PENDING if self.active else ACTIVE, now)
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.directory / f"{kid}.pem"

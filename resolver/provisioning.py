@@ -13,7 +13,7 @@ import string
 from typing import AsyncIterator
 
 import asyncpg
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from registry import db
 from registry.embedded import EmbeddedPostgres
@@ -22,16 +22,13 @@ from registry.errors import ConcurrentUpdate, HandleAlreadyExists, IdresError, P
 from registry.model import Handle, HandleValue, Record, ValueRef, fold, prefix_record_handle
 from registry.permissions import AdminGrant, AdminPermission
 from registry.store import Store
-from registry.jws import public_jwk
-from registry.values import (
-    ADMIN, PUBKEY, SECKEY, SITE_TYPES, VLIST, SiteInfo, admin_to_bytes, jwk_to_pubkey, vlist_from_bytes, vlist_to_bytes,
-)
+from registry.values import ADMIN, PUBKEY, SECKEY, VLIST, admin_to_bytes, vlist_from_bytes, vlist_to_bytes
 
 from .config import Settings
 from .engine import HomedPrefixes
 from .keyring import Keyring
 from .sealing import NodeSealer
-from .site import SiteDescription, active_key_bytes
+from .site import SiteDescription, key_bytes
 
 ADMIN_GROUP_INDEX = 200
 PREFIX_ADMIN_INDEX = 100
@@ -55,11 +52,12 @@ class AdminIdentity:
 
 
 def node_keyring(settings: Settings, now: int) -> Keyring | None:
-    """The node's keyring, with a first key made if signing is on and there is none yet."""
+    """The node's keyring, with a first key made if signing is on and there is none yet (for a node
+    whose database has no prefix records yet; ``idres serve`` uses ``key_publication.first_key``)."""
     if not settings.signing:
         return None
     keyring = Keyring(settings.keys_path)
-    if keyring.active is None and not keyring.entries:
+    if not keyring.entries:
         keyring.generate(settings.key_algorithm, now)
     return keyring
 
@@ -95,7 +93,9 @@ async def node_store(settings: Settings) -> AsyncIterator[tuple[Store, Keyring |
 def prefix_record(site: SiteDescription, keyring: Keyring | None, prefix: str, now: int, lifetime: int) -> Record:
     """The record ``0.NA/<prefix>`` starts with: this node's HS_SITE and the HS_PUBKEY of its keys."""
     record = site.prefix_record(prefix, now)
-    keys = key_values(keyring, now, lifetime) if keyring is not None else []
+    keys = [] if keyring is None else [
+        HandleValue(e.index, PUBKEY, key_bytes(keyring, e.kid), timestamp=now) for e in keyring.published(now, lifetime)
+    ]
     return record.with_values([*record.values, *keys])
 
 
@@ -109,56 +109,6 @@ async def home_prefix(store: Store, site: SiteDescription, prefix: str, now: int
     finally:
         if isinstance(store.sealer, NodeSealer):
             store.sealer.prefixes.replace(await store.homed_prefixes())
-
-
-def key_values(keyring: Keyring, now: int, lifetime: int) -> list[HandleValue]:
-    """The HS_PUBKEY values the prefix records carry: every key not retired longer than a signature lives."""
-    return [
-        HandleValue(e.index, PUBKEY, jwk_to_pubkey(public_jwk(keyring.public_key(e.kid))), timestamp=now)
-        for e in keyring.published(now, lifetime)
-    ]
-
-
-async def publish_keys(store: Store, keyring: Keyring, now: int, lifetime: int) -> int:
-    """Bring the HS_PUBKEY values of every homed prefix record in line with the keyring, and the public
-    key of HS_SITE values that describe this node (one of its keys) to the active key; returns records changed."""
-    wanted = {v.index: v for v in key_values(keyring, now, lifetime)}
-    ours = {e.index for e in keyring.entries}
-    our_keys = {jwk_to_pubkey(public_jwk(keyring.public_key(e.kid))) for e in keyring.entries}
-    active = active_key_bytes(keyring)
-    changed = 0
-    for prefix in await store.homed_prefixes():
-        handle = prefix_record_handle(prefix)
-        for _ in range(5):
-            stored = await store.get(handle.key)
-            if stored is None:
-                break
-            record = stored.record
-            kept = [v for v in record.values if not (v.type_key == PUBKEY and v.index in ours) and v.index not in wanted]
-            new_values = [_with_site_key(v, our_keys, active, now) for v in kept] + list(wanted.values())
-            if {(v.index, v.type, v.data) for v in new_values} == {(v.index, v.type, v.data) for v in record.values}:
-                break
-            try:
-                await store.replace(record.with_values(new_values), stored.version)
-            except ConcurrentUpdate:
-                continue
-            changed += 1
-            break
-    return changed
-
-
-def _with_site_key(value: HandleValue, our_keys: set[bytes], active: bytes, now: int) -> HandleValue:
-    """An HS_SITE value whose servers carry one of this node's keys, with the active key instead."""
-    if value.type_key not in SITE_TYPES or not active:
-        return value
-    try:
-        site = SiteInfo.from_bytes(value.data)
-    except IdresError:
-        return value
-    servers = tuple(replace(s, public_key=active) if s.public_key in our_keys else s for s in site.servers)
-    if servers == site.servers:
-        return value
-    return replace(value, data=replace(site, servers=servers).to_bytes(), timestamp=now)
 
 
 def _group_grant(prefix: str) -> HandleValue:

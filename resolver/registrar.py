@@ -148,6 +148,8 @@ class Registrar:
         if not overwrite:
             raise HandleAlreadyExists(handle=handle.text)
         old = existing.record
+        if _same_content(self._client_values(old.values), self._client_values(values)):
+            return WriteResult(handle.text, created=False)  # nothing to change: nothing written, nothing re-signed
         needed = needed_for_change(self._client_values(old.values), self._client_values(values))
         await self._authorise(caller, needed, handle, old)
         new = old.with_values(_keep_unchanged_timestamps(old, values, now))
@@ -162,6 +164,8 @@ class Registrar:
     async def mint(self, base: Handle, values: Sequence[HandleValue], caller: Caller | None) -> WriteResult:
         """Create ``base`` + 32 random hex characters (``PUT .../prefix/?mintNewSuffix=true``)."""
         check_indexes(values)
+        if base.is_prefix_record:
+            raise ProtocolError("mint under a prefix with PUT /api/handles/<prefix>/?mintNewSuffix=true", handle=base.text)
         self._require_homed(base)
         caller = self._require_caller(caller, base.text)
         for _ in range(ATTEMPTS):
@@ -208,12 +212,15 @@ class Registrar:
         merged = {v.index: v for v in old.values}
         now = self.now()
         merged.update({v.index: v.stamped(now) for v in values})
+        if _same_content(self._client_values(old.values), self._client_values(merged.values())):
+            return WriteResult(handle.text, created=False)
         needed = needed_for_change(self._client_values(old.values), self._client_values(merged.values()))
         await self._authorise(caller, needed, handle, old)
         await self._store.replace(old.with_values(merged.values()), existing.version)
         return WriteResult(handle.text, created=not clashing)
 
     async def remove_values(self, handle: Handle, indexes: Sequence[int], caller: Caller | None) -> WriteResult:
+        self._require_homed(handle)  # the changed record must be signed anew, which only its node can do
         caller = self._require_caller(caller, handle.text)
         result = await self._retrying(lambda: self._remove_once(handle, set(indexes), caller))
         self._written(handle)
@@ -297,6 +304,14 @@ class Registrar:
     async def reload_prefixes(self) -> None:
         self._engine.prefixes.replace(await self._store.homed_prefixes())
         self._engine.invalidate_all()
+
+
+def _same_content(old: Sequence[HandleValue], new: Sequence[HandleValue]) -> bool:
+    """Equal apart from timestamps."""
+    def plain(values: Sequence[HandleValue]) -> list[HandleValue]:
+        return [v.stamped(0) for v in sorted(values, key=lambda v: v.index)]
+
+    return plain(old) == plain(new)
 
 
 def _keep_unchanged_timestamps(old: Record, values: Sequence[HandleValue], now: int) -> list[HandleValue]:

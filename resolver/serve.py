@@ -31,7 +31,9 @@ from registry.migrate import check_schema, current_version, migrate
 from .app import create_app
 from .site import site_of
 from .config import Settings
-from .provisioning import AdminIdentity, node_keyring, open_store, publish_keys, seed_demo
+from .key_publication import first_key, publish_keys
+from .keyring import Keyring
+from .provisioning import AdminIdentity, open_store, seed_demo
 from .tls import server_context
 
 log = logging.getLogger(__name__)
@@ -77,11 +79,12 @@ async def prepare_database(settings: Settings, dsn: str, embedded: bool) -> Prep
             log.info("created the idres schema in the new embedded database (%d migrations)", len(applied))
         await check_schema(conn)
     now = int(time.time())
-    keyring = node_keyring(settings, now)
+    keyring = Keyring(settings.keys_path) if settings.signing else None
     pool = await db.create_pool(dsn, max_size=2)
     try:
         store = await open_store(settings, pool, keyring)
         if keyring is not None:
+            await first_key(store, keyring, settings.key_algorithm, now)
             await publish_keys(store, keyring, now, settings.signature_lifetime)
         admin = await seed_demo(store, site_of(settings, keyring), now, keyring=keyring) if settings.demo else None
     finally:

@@ -12,10 +12,15 @@ from .keyring import Keyring
 SITE_INDEX = 1
 
 
+def key_bytes(keyring: Keyring, kid: str) -> bytes:
+    """A signing key's public part in the Handle key encoding (HS_PUBKEY data)."""
+    return jwk_to_pubkey(public_jwk(keyring.public_key(kid)))
+
+
 def active_key_bytes(keyring: Keyring | None) -> bytes:
     """The active signing key in the Handle key encoding (empty without one)."""
     active = keyring.active if keyring is not None else None
-    return jwk_to_pubkey(public_jwk(keyring.public_key(active.kid))) if active is not None else b""
+    return key_bytes(keyring, active.kid) if active is not None else b""
 
 
 def site_of(settings: Settings, keyring: Keyring | None) -> "SiteDescription":

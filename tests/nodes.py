@@ -22,7 +22,7 @@ from resolver.config import Settings
 from resolver.node import NODE
 from resolver.provisioning import AdminIdentity, create_prefix_admin, home_prefix, node_keyring, open_store
 from resolver.serve import _listening
-from resolver.site import SiteDescription
+from resolver.site import site_of
 from resolver.tls import server_context
 
 READY_DEADLINE = 60.0
@@ -97,7 +97,7 @@ class InProcessNode:
         try:
             store = await open_store(self.settings, pool, self.keyring)
             now = int(time.time())
-            await home_prefix(store, SiteDescription(self.settings), prefix, now, self.keyring)
+            await home_prefix(store, site_of(self.settings, self.keyring), prefix, now, self.keyring)
             admin = await create_prefix_admin(store, prefix, now)
         finally:
             await pool.close()

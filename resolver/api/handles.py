@@ -19,7 +19,7 @@ from ..node import NODE, Node
 from . import params
 from .callers import caller_of
 from .errors import add_resource, guarded
-from .respond import bytes_response, json_response
+from .respond import accepts_gzip, bytes_response, compress, json_response
 from ..http_signatures import ACCEPT_SIGNATURE, wants_signature
 
 ROUTE = "/api/handles/"
@@ -28,16 +28,32 @@ _POST_QUERY = web.RequestKey("post_query", object) if hasattr(web, "RequestKey")
 _ROUTE_LEN = len(ROUTE)
 
 
-def _public_view(entry: CachedRecord, text: str) -> bytes:
-    """``{"responseCode":1,"handle":…,"values":[…public…]}``, rendered once per spelling."""
+class _View:
+    """A record's public answer as one spelling of its handle asked for it, and its gzip form once needed."""
+
+    __slots__ = ("text", "body", "gzipped")
+
+    def __init__(self, text: str, body: bytes) -> None:
+        self.text, self.body = text, body
+        self.gzipped: bytes | None = None
+
+
+def _public_view(entry: CachedRecord, text: str) -> _View:
+    """``{"responseCode":1,"handle":…,"values":[…]}``, rendered once per spelling and kept in the cache entry."""
     view = entry.view
-    if view is not None and view[0] == text:
-        return view[1]
+    if view is not None and view.text == text:
+        return view
     stored = entry.stored
     code = b"1" if stored.has_public_values else b"200"
     body = b'{"responseCode":' + code + b',"handle":' + orjson.dumps(text) + b',"values":' + stored.public_json + b"}"
-    entry.view = (text, body)
-    return body
+    entry.view = view = _View(text, body)
+    return view
+
+
+def _view_response(request: web.Request, view: _View, gzip_min: int) -> web.Response:
+    if view.gzipped is None and len(view.body) >= gzip_min and accepts_gzip(request):
+        view.gzipped = compress(view.body)
+    return bytes_response(request, view.body, 200, gzip_min, view.gzipped)
 
 
 def _not_found(text: str) -> bytes:
@@ -56,7 +72,7 @@ async def get_handle(request: web.Request) -> web.StreamResponse:
             if entry is not None:
                 if entry is NOT_FOUND:
                     return bytes_response(request, _not_found(text), 404)
-                return bytes_response(request, _public_view(entry, text), 200, node.settings.gzip_min_bytes)  # type: ignore[arg-type]
+                return _view_response(request, _public_view(entry, text), node.settings.gzip_min_bytes)  # type: ignore[arg-type]
     return await _guarded_get(request)
 
 
@@ -123,7 +139,7 @@ async def _resolve(request: web.Request, node: Node, query) -> web.StreamRespons
         return json_response(request, {"responseCode": ResponseCode.HANDLE_NOT_FOUND, "handle": text}, 404)
     simple = not indexes and not types and "pretty" not in query and "callback" not in query
     if simple and public_only:
-        return bytes_response(request, _public_view(entry, text), 200, node.settings.gzip_min_bytes)
+        return _view_response(request, _public_view(entry, text), node.settings.gzip_min_bytes)
     record = entry.stored.record
     selected = record.select(indexes, types)
     if not public_only and any(not v.public_read for v in selected):

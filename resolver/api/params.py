@@ -11,6 +11,10 @@ from multidict import MultiMapping
 from registry.errors import BodyTooLarge, InvalidHandle, ProtocolError, UnsupportedMediaType
 
 
+MAX_JSON_DEPTH = 32
+MAX_PAGE = 2**31 - 1
+
+
 def path_text(request: web.Request, route_prefix: str) -> str:
     """The percent-decoded UTF-8 text after ``route_prefix`` in the raw path; ``+`` stays ``+``."""
     raw = request.raw_path.split("?", 1)[0]
@@ -52,6 +56,9 @@ def indexes(query: MultiMapping[str]) -> list[int]:
 def page_params(query: MultiMapping[str]) -> tuple[int | None, int | None]:
     page = integer(query["page"]) if "page" in query else None
     size = integer(query["pageSize"]) if "pageSize" in query else None
+    for name, value in (("page", page), ("pageSize", size)):
+        if value is not None and value > MAX_PAGE:
+            raise ProtocolError(f"{name} {value} is larger than {MAX_PAGE}")
     return page, size
 
 
@@ -69,6 +76,23 @@ async def json_body(request: web.Request, limit: int) -> object:
     if len(data) > limit:
         raise BodyTooLarge(f"the request body is over the limit of {limit} bytes")
     try:
-        return orjson.loads(data)
+        body = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise ProtocolError(f"the request body is not valid JSON: {exc}") from None
+    if _depth(body) > MAX_JSON_DEPTH:
+        raise ProtocolError(f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
+    return body
+
+
+def _depth(value: object) -> int:
+    """How deeply arrays and objects nest, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level)
+            if level <= MAX_JSON_DEPTH:
+                stack.extend((child, level + 1) for child in item)
+    return deepest

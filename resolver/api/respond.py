@@ -69,7 +69,8 @@ def json_response(request: web.Request, body: dict[str, Any] | list[Any], status
     query = request.query if request.query_string else None
     option = orjson.OPT_INDENT_2 if query is not None and "pretty" in query and _is_true(query["pretty"]) else 0
     data = orjson.dumps(body, option=option)
-    callback = query.get("callback") if query is not None else None
+    # JSONP only for anonymous requests: a script must never carry what credentials unlocked
+    callback = query.get("callback") if query is not None and hdrs.AUTHORIZATION not in request.headers else None
     if callback:
         name = _CALLBACK.sub("", callback) or "callback"
         if name[0].isdigit():
@@ -78,11 +79,31 @@ def json_response(request: web.Request, body: dict[str, Any] | list[Any], status
     return bytes_response(request, data, status)
 
 
-def bytes_response(request: web.Request, data: bytes, status: int = 200, gzip_min: int | None = None) -> web.Response:
-    """Pre-rendered JSON; compressed when the client accepts gzip and the body is large enough."""
-    if gzip_min is not None and len(data) >= gzip_min and "gzip" in request.headers.get(hdrs.ACCEPT_ENCODING, ""):
+def accepts_gzip(request: web.Request) -> bool:
+    """Whether Accept-Encoding lists gzip (or *) without q=0."""
+    header = request.headers.get(hdrs.ACCEPT_ENCODING)
+    if not header or "gzip" not in header and "*" not in header:
+        return False
+    for item in header.split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "*"):
+            q = params.strip().lower()
+            return not (q.startswith("q=") and q[2:].strip() in ("0", "0.0", "0.00", "0.000"))
+    return False
+
+
+def compress(data: bytes) -> bytes:
+    """gzip without a timestamp, so equal bodies compress to equal bytes."""
+    return gzip.compress(data, 5, mtime=0)
+
+
+def bytes_response(request: web.Request, data: bytes, status: int = 200, gzip_min: int | None = None,
+                   compressed: bytes | None = None) -> web.Response:
+    """Pre-rendered JSON; gzip-compressed (``compressed``, if already at hand) when the client accepts
+    gzip and the body is large enough."""
+    if gzip_min is not None and len(data) >= gzip_min and accepts_gzip(request):
         return web.Response(
-            body=gzip.compress(data, 5),
+            body=compressed if compressed is not None else compress(data),
             status=status,
             headers={hdrs.CONTENT_TYPE: JSON_TYPE, hdrs.CONTENT_ENCODING: "gzip", hdrs.VARY: "Accept-Encoding"},
         )

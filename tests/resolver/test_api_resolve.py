@@ -171,6 +171,15 @@ async def test_gzip_when_accepted(node, product):
     assert gzip.decompress(await r.read()) == plain
 
 
+async def test_gzip_bytes_are_stable_and_q0_is_respected(node, product):
+    url = node.url("/api/handles/88.101/SN-000123", secure=False)
+    first = await (await node.session.get(url, headers={"Accept-Encoding": "gzip"}, auto_decompress=False)).read()
+    second = await (await node.session.get(url, headers={"Accept-Encoding": "gzip"}, auto_decompress=False)).read()
+    assert first == second  # no timestamp in the gzip header: equal answers, equal bytes
+    r = await node.session.get(url, headers={"Accept-Encoding": "gzip;q=0, identity"}, auto_decompress=False)
+    assert "Content-Encoding" not in r.headers
+
+
 async def test_cors(node, product):
     r = await node.session.get(node.url("/api/handles/88.101/SN-000123", secure=False), headers={"Origin": "https://app.example"})
     assert r.status == 200

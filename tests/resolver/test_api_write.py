@@ -201,3 +201,37 @@ async def test_prefixes_need_a_server_admin(dsn, tmp_path):
         assert status == 200
         r = await node.session.get(node.url("/api/handles/88.200/X", secure=False))
         assert (r.status, (await r.json())["responseCode"]) == (400, 301)
+
+
+async def test_an_unchanged_put_writes_nothing(node, store):
+    await call(node, "PUT", "/api/handles/88.101/SAME", json=[URL_VALUE])
+    before = await store.get("88.101/SAME")
+    await call(node, "PUT", "/api/handles/88.101/USER2", json=[{"index": 300, "type": "HS_SECKEY", "data": "pw2", "permissions": "1100"}])
+    stranger = basic("300:88.101/USER2", "pw2")  # no grant on 88.101/SAME
+    status, _, _ = await call(node, "PUT", "/api/handles/88.101/SAME", auth=stranger, json=[URL_VALUE])
+    assert status == 200
+    status, _, _ = await call(node, "PUT", "/api/handles/88.101/SAME?index=1", auth=stranger, json=[URL_VALUE])
+    assert status == 200
+    after = await store.get("88.101/SAME")
+    assert (after.version, after.vals) == (before.version, before.vals)  # not re-signed, no change logged
+    status, body, _ = await call(node, "PUT", "/api/handles/88.101/SAME", auth=stranger, json=[{**URL_VALUE, "data": "x"}])
+    assert (status, body["responseCode"]) == (403, 401)
+
+
+async def test_values_of_a_prefix_no_longer_homed_cannot_be_removed(dsn, tmp_path):
+    async with InProcessNode(dsn, tmp_path, server_admins="300:88.101/ADMIN") as node:
+        await node.provision("88.101")
+        await node.provision("88.102")
+        await call(node, "PUT", "/api/handles/88.102/GONE", json=[URL_VALUE, {"index": 2, "type": "X", "data": "x"}])
+        assert (await call(node, "DELETE", "/api/prefixes/88.102"))[0] == 200
+        status, body, _ = await call(node, "DELETE", "/api/handles/88.102/GONE?index=2")
+        assert (status, body["responseCode"]) == (400, 301)  # it could not be signed anew
+        status, _, _ = await call(node, "DELETE", "/api/handles/88.102/GONE")
+        assert status == 200  # deleting a handle of an unhomed prefix stays possible
+
+
+async def test_jsonp_is_not_offered_to_authenticated_callers(node):
+    await call(node, "PUT", "/api/handles/88.101/KEYED", json=[{"index": 300, "type": "HS_SECKEY", "data": "s", "permissions": "1100"}])
+    r = await node.session.get(node.url("/api/handles/88.101/KEYED?callback=steal&publicOnly=false"), headers=node.auth())
+    assert r.headers["Content-Type"] == "application/json;charset=UTF-8"
+    assert not (await r.text()).startswith("steal(")

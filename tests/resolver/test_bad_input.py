@@ -52,6 +52,11 @@ CASES = [
     ("non-numeric index on DELETE", "DELETE", "/api/handles/88.101/KEEP?index=one", None, {}, 400, 4, "NumberFormatException"),
     ("index=various on DELETE", "DELETE", "/api/handles/88.101/KEEP?index=various", None, {}, 400, 4, "only by PUT"),
     ("missing value index on DELETE", "DELETE", "/api/handles/88.101/KEEP?index=1&index=9", None, {}, 400, 200, "no value at index 9"),
+    ("deeply nested JSON", "PUT", "/api/handles/88.101/KEEP", b"[" * 1000 + b"]" * 1000, JSON, 400, 4, "nests deeper than 32"),
+    ("deeply nested POST parameters", "POST", "/api/handles/88.101/KEEP", b'{"type":' + b"[" * 1000 + b"]" * 1000 + b"}", JSON,
+     400, 4, "nests deeper than 32"),
+    ("huge page", "GET", "/api/handles?prefix=88.101&page=999999999999999999999999&pageSize=10", None, {}, 400, 4, "larger than"),
+    ("mint under a prefix record", "PUT", "/api/handles/88.101?mintNewSuffix=true", b"[]", JSON, 400, 4, "mint under a prefix"),
 ]
 
 

@@ -116,6 +116,12 @@ async def test_operator_commands_while_an_embedded_node_serves(tmp_path):
     assert "postmaster.pid" not in {p.name for p in (tmp_path / "data" / "postgres").iterdir()}
 
 
+async def test_credentials_are_not_sent_over_plain_http_to_other_hosts():
+    result = await run("put", "88.1/x", "--value", "1", "URL", "u", "--url", "http://192.0.2.1:8000",
+                       "--user", "300:88.1/ADMIN", "--password", "pw")
+    assert result.returncode == 4 and "HTTPS only" in result.stderr
+
+
 async def test_client_commands_report_unreachable_nodes_and_bad_input(tmp_path):
     result = await run("get", "88.1/x", "--url", "http://127.0.0.1:9")
     assert result.returncode == 3 and "cannot reach the node" in result.stderr
