@@ -119,11 +119,20 @@ def _listening(host: str, port: int) -> socket.socket:
 EMBEDDED_CONNECTIONS = 90  # of the embedded PostgreSQL's max_connections (100), leaving room for operators
 
 
+MIN_POOL = 2
+
+
 def _within_connection_budget(settings: Settings, embedded: bool) -> Settings:
-    """Shrink each worker's pool so that all workers (pool + listener + renewal) fit the embedded database."""
+    """Fit every worker's connections (its pool, which the renewal task shares, and its listener) into
+    the embedded database: fewer workers if even the smallest pools would not fit, else smaller pools."""
     if not embedded:
         return settings
-    per_worker = max(2, EMBEDDED_CONNECTIONS // settings.workers - 2)
+    most_workers = EMBEDDED_CONNECTIONS // (MIN_POOL + 1)
+    if settings.workers > most_workers:
+        log.warning("%d workers would need more connections than the embedded PostgreSQL allows: running %d "
+                    "(use an external PostgreSQL with --dsn for more)", settings.workers, most_workers)
+        settings = settings.with_changes(workers=most_workers)
+    per_worker = max(MIN_POOL, EMBEDDED_CONNECTIONS // settings.workers - 1)
     if settings.db_pool_size <= per_worker:
         return settings
     log.warning("%d workers: database pool of each worker lowered from %d to %d connections to fit the embedded PostgreSQL",

@@ -140,3 +140,14 @@ async def test_with_the_cache_off_homed_prefixes_still_follow_the_change_log(dsn
             assert time.monotonic() < deadline, "the node never learnt of the new prefix"
             await asyncio.sleep(0.05)
         assert node.node.engine.enabled is False
+
+
+@pytest.mark.parametrize("workers, pool, expected", [(2, 8, (2, 8)), (16, 8, (16, 4)), (30, 8, (30, 2)), (64, 8, (30, 2))])
+def test_workers_and_pools_fit_the_embedded_database(workers, pool, expected):
+    from resolver.serve import EMBEDDED_CONNECTIONS, _within_connection_budget
+
+    fitted = _within_connection_budget(Settings.load(env={}, workers=workers, db_pool_size=pool), embedded=True)
+    assert (fitted.workers, fitted.db_pool_size) == expected
+    assert fitted.workers * (fitted.db_pool_size + 1) <= EMBEDDED_CONNECTIONS
+    untouched = _within_connection_budget(Settings.load(env={}, workers=workers, db_pool_size=pool), embedded=False)
+    assert (untouched.workers, untouched.db_pool_size) == (workers, pool)
