@@ -238,22 +238,44 @@ def measure(name: str, workers: int, url: str, args, workdir: Path, missing: boo
     return Result(name, workers, requests, round(requests / seconds, 1), round(p50, 3), round(p99, 3), errors)
 
 
-def warm(url: str, count: int) -> None:
-    """Request every seeded handle once, so that the cache-hit runs hit."""
+def warm(url: str, count: int, workers: int = 1, missing: bool = False) -> None:
+    """Request every seeded handle (or, ``missing``, every not-found name of the run) once through each
+    worker, so that the cache-hit runs hit whichever worker the kernel hands a connection to."""
+    import aiohttp
+
+    per_worker = 8
+
+    async def pinned_sessions() -> dict[int, list[aiohttp.ClientSession]]:
+        """Keep-alive sessions of one connection each, grouped by the worker that holds the connection."""
+        groups: dict[int, list[aiohttp.ClientSession]] = {}
+        for _ in range(workers * per_worker * 20):
+            if len(groups) == workers and all(len(g) >= per_worker for g in groups.values()):
+                break
+            session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1))
+            async with session.get(url + "/readyz") as resp:
+                pid = (await resp.json())["pid"]
+            if len(groups.get(pid, [])) >= per_worker:
+                await session.close()
+            else:
+                groups.setdefault(pid, []).append(session)
+        return groups
 
     async def go() -> None:
-        import aiohttp
+        groups = await pinned_sessions()
+        try:
+            for sessions in groups.values():
+                queue = iter(range(1, count + 1))
 
-        queue = iter(range(1, count + 1))
+                async def worker(session: aiohttp.ClientSession) -> None:
+                    for n in queue:
+                        name = f"NO-{n:06d}" if missing else suffix(n)
+                        async with session.get(f"{url}/api/handles/{PREFIX}/{name}") as resp:
+                            await resp.read()
 
-        async def worker(session: aiohttp.ClientSession) -> None:
-            for n in queue:
-                async with session.get(f"{url}/api/handles/{PREFIX}/{suffix(n)}") as resp:
-                    await resp.read()
-
-        async with aiohttp.ClientSession() as session:
-            await asyncio.gather(*(worker(session) for _ in range(32)))
+                await asyncio.gather(*(worker(s) for s in sessions))
+        finally:
+            for sessions in groups.values():
+                for session in sessions:
+                    await session.close()
 
     asyncio.run(go())
-
-

@@ -20,27 +20,9 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from harness import PREFIX, Result, measure, seed, served_bodies, start_baseline, start_idres, warm
+from harness import Result, measure, seed, served_bodies, start_baseline, start_idres, warm
 
 from registry.embedded import EmbeddedPostgres
-
-
-def warm_missing(url: str, count: int) -> None:
-    """Ask for every not-found handle of the run once, so the not-found runs hit the negative cache."""
-    import aiohttp
-
-    async def go() -> None:
-        queue = iter(range(1, count + 1))
-
-        async def worker(session: aiohttp.ClientSession) -> None:
-            for n in queue:
-                async with session.get(f"{url}/api/handles/{PREFIX}/NO-{n:06d}") as resp:
-                    await resp.read()
-
-        async with aiohttp.ClientSession() as session:
-            await asyncio.gather(*(worker(session) for _ in range(32)))
-
-    asyncio.run(go())
 
 
 # --- main ----------------------------------------------------------------------------------------
@@ -74,9 +56,9 @@ def main() -> None:
         for workers in sorted({1, args.workers}):
             server, url = start_idres(dsn, workers, cache=True, keys_dir=keys)
             try:
-                warm(url, args.handles)
+                warm(url, args.handles, workers)
                 results.append(measure("cache hit", workers, url, args, workdir))
-                warm_missing(url, args.handles)  # negative entries live 60 s: warmed just before their run
+                warm(url, args.handles, workers, missing=True)  # negative entries live 60 s: warmed just before their run
                 results.append(measure("not found (negative cache)", workers, url, args, workdir, missing=True))
             finally:
                 server.stop()

@@ -51,7 +51,7 @@ class Settings(BaseModel):
     # cache
     cache_enabled: bool = True
     cache_max_entries: int = Field(200_000, ge=0)
-    cache_max_bytes: int = Field(256 * 1024 * 1024, ge=0)
+    cache_max_bytes: int = Field(1024 * 1024 * 1024, ge=0)
     cache_min_ttl: int = Field(0, ge=0)
     cache_max_ttl: int = Field(3600, ge=0)
     cache_negative_ttl: int = Field(60, ge=0)

@@ -19,7 +19,7 @@ from ..node import NODE, Node
 from . import params
 from .callers import caller_of
 from .errors import add_resource, guarded
-from .respond import accepts_gzip, bytes_response, compress, json_response
+from .respond import JSON_HEADERS, accepts_gzip, bytes_response, compress, json_response
 from ..http_signatures import ACCEPT_SIGNATURE, wants_signature
 
 ROUTE = "/api/handles/"
@@ -51,9 +51,11 @@ def _public_view(entry: CachedRecord, text: str) -> _View:
 
 
 def _view_response(request: web.Request, view: _View, gzip_min: int) -> web.Response:
-    if view.gzipped is None and len(view.body) >= gzip_min and accepts_gzip(request):
-        view.gzipped = compress(view.body)
-    return bytes_response(request, view.body, 200, gzip_min, view.gzipped)
+    if len(view.body) >= gzip_min and hdrs.ACCEPT_ENCODING in request.headers and accepts_gzip(request):
+        if view.gzipped is None:
+            view.gzipped = compress(view.body)
+        return bytes_response(request, view.body, 200, gzip_min, view.gzipped)
+    return web.Response(body=view.body, headers=JSON_HEADERS)
 
 
 def _not_found(text: str) -> bytes:
@@ -72,7 +74,10 @@ async def get_handle(request: web.Request) -> web.StreamResponse:
             if entry is not None:
                 if entry is NOT_FOUND:
                     return bytes_response(request, _not_found(text), 404)
-                return _view_response(request, _public_view(entry, text), node.settings.gzip_min_bytes)  # type: ignore[arg-type]
+                view = entry.view  # type: ignore[union-attr]
+                if view is None or view.text != text:
+                    view = _public_view(entry, text)  # type: ignore[arg-type]
+                return _view_response(request, view, node.settings.gzip_min_bytes)
     return await _guarded_get(request)
 
 
