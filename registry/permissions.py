@@ -83,7 +83,11 @@ def _admin_bits(value: HandleValue) -> tuple[P, P, P]:
 
 
 def needed_for_change(old: Sequence[HandleValue], new: Sequence[HandleValue]) -> P:
-    """Permissions a replace of ``old`` by ``new`` needs: add/modify/remove value or admin, per value."""
+    """Permissions a replace of ``old`` by ``new`` needs: add/modify/remove value or admin, per value.
+
+    A value sent unchanged needs nothing, but only if it is public: rewriting a value nobody may read
+    always needs the modify permission, so that the answer cannot tell whether a guess was right.
+    """
     needed = P(0)
     old_by_index = {v.index: v for v in old}
     new_indexes = set()
@@ -92,7 +96,7 @@ def needed_for_change(old: Sequence[HandleValue], new: Sequence[HandleValue]) ->
         before = old_by_index.get(value.index)
         if before is None:
             needed |= _admin_bits(value)[0]
-        elif not before.same_content(value):
+        elif not (before.public_read and before.same_content(value)):
             needed |= _admin_bits(value)[1]
             if before.type_key != value.type_key:
                 needed |= _admin_bits(before)[1]

@@ -213,8 +213,8 @@ def cmd_verify(args: argparse.Namespace, settings: Settings, out) -> int:
     root_key = load_root_key(path.read_bytes())
     anchor = TrustAnchor((root_key,), args.root_handle or settings.trust_root_handle)
     nodes = args.node or [settings.url]
-    fetcher = NodeFetcher([HandleClient(n, user=settings.user, password=settings.password, verify=settings.tls_verify,
-                                        ca_file=settings.ca_file) for n in nodes])
+    # anonymous: what is verified is what anyone reads, and no credentials go to other organisations' nodes
+    fetcher = NodeFetcher([HandleClient(n, verify=settings.tls_verify, ca_file=settings.ca_file) for n in nodes])
     values = fetcher.record(args.handle)
     if values is None:
         raise ConfigurationError(f"no node of {', '.join(nodes)} has {args.handle}")

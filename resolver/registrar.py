@@ -148,10 +148,10 @@ class Registrar:
         if not overwrite:
             raise HandleAlreadyExists(handle=handle.text)
         old = existing.record
-        if _same_content(self._client_values(old.values), self._client_values(values)):
-            return WriteResult(handle.text, created=False)  # nothing to change: nothing written, nothing re-signed
         needed = needed_for_change(self._client_values(old.values), self._client_values(values))
         await self._authorise(caller, needed, handle, old)
+        if _same_content(self._client_values(old.values), self._client_values(values)):
+            return WriteResult(handle.text, created=False)  # nothing to change: nothing written, nothing re-signed
         new = old.with_values(_keep_unchanged_timestamps(old, values, now))
         await self._store.replace(new, existing.version)
         return WriteResult(handle.text, created=False)
@@ -212,10 +212,10 @@ class Registrar:
         merged = {v.index: v for v in old.values}
         now = self.now()
         merged.update({v.index: v.stamped(now) for v in values})
-        if _same_content(self._client_values(old.values), self._client_values(merged.values())):
-            return WriteResult(handle.text, created=False)
         needed = needed_for_change(self._client_values(old.values), self._client_values(merged.values()))
         await self._authorise(caller, needed, handle, old)
+        if _same_content(self._client_values(old.values), self._client_values(merged.values())):
+            return WriteResult(handle.text, created=False)
         await self._store.replace(old.with_values(merged.values()), existing.version)
         return WriteResult(handle.text, created=not clashing)
 

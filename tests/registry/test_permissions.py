@@ -229,3 +229,13 @@ def test_admin_grant_equality_and_repr():
     assert a != AdminGrant(ValueRef(300, "a/b"), P.ADD_ADMIN)
     assert a != "300:a/b"
     assert repr(a) == "AdminGrant(300:a/b, 000001000000)"
+
+
+def test_a_non_public_value_sent_unchanged_still_needs_modify():
+    from registry.model import HandleValue
+    from registry.permissions import AdminPermission, needed_for_change
+
+    secret = HandleValue(300, "HS_SECKEY", b"s", permissions=0x0C)
+    public = HandleValue(1, "URL", b"u")
+    assert needed_for_change([public, secret], [public, secret]) == AdminPermission.MODIFY_VALUE
+    assert needed_for_change([public], [public]) == AdminPermission(0)

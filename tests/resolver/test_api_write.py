@@ -218,6 +218,18 @@ async def test_an_unchanged_put_writes_nothing(node, store):
     assert (status, body["responseCode"]) == (403, 401)
 
 
+async def test_rewriting_a_secret_cannot_tell_whether_a_guess_was_right(node):
+    await call(node, "PUT", "/api/handles/88.101/VAULT", json=[URL_VALUE, {"index": 300, "type": "HS_SECKEY", "data": "right", "permissions": "1100"}])
+    await call(node, "PUT", "/api/handles/88.101/USER3", json=[{"index": 300, "type": "HS_SECKEY", "data": "pw3", "permissions": "1100"}])
+    stranger = basic("300:88.101/USER3", "pw3")
+    answers = []
+    for guess in ("right", "wrong"):
+        value = {"index": 300, "type": "HS_SECKEY", "data": guess, "permissions": "1100"}
+        status, body, _ = await call(node, "PUT", "/api/handles/88.101/VAULT?index=300", auth=stranger, json=[value])
+        answers.append((status, body["responseCode"]))
+    assert answers == [(403, 401), (403, 401)]
+
+
 async def test_values_of_a_prefix_no_longer_homed_cannot_be_removed(dsn, tmp_path):
     async with InProcessNode(dsn, tmp_path, server_admins="300:88.101/ADMIN") as node:
         await node.provision("88.101")
