@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import warnings
-from pathlib import Path
 
 import orjson
 import pytest
@@ -35,17 +34,7 @@ from registry.jws import (
     verify_bytes,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def load_key(name: str):
-    return serialization.load_pem_private_key((FIXTURES / name).read_bytes(), password=None)
-
-
-ED_A = load_key("ed25519_a.pem")
-ED_B = load_key("ed25519_b.pem")
-RSA_ROOT = load_key("rsa_root.pem")
-RSA_PREFIX = load_key("rsa_prefix.pem")
+from tests.registry.fixtures import ED_A, ED_B, RSA_PREFIX, RSA_ROOT, load_key  # noqa: F401
 
 # RFC 8037 Appendix A.1/A.3/A.4: the Ed25519 example key, its thumbprint and the JWS of A.4.
 RFC8037_D = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"

@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import struct
 import warnings
-from pathlib import Path
 
 import orjson
 import pytest
@@ -44,19 +43,9 @@ from registry.signing import (
 )
 from registry.values import admin_to_bytes
 
-FIXTURES = Path(__file__).parent / "fixtures"
+from tests.registry.fixtures import ED_A, ED_B, RSA_PREFIX, RSA_ROOT, load_key  # noqa: F401
 
-
-def load_key(name: str):
-    return serialization.load_pem_private_key((FIXTURES / name).read_bytes(), password=None)
-
-
-ED_A = load_key("ed25519_a.pem")
-ED_B = load_key("ed25519_b.pem")
-RSA_ROOT = load_key("rsa_root.pem")
-RSA_PREFIX = load_key("rsa_prefix.pem")
-
-# --- Handle.Net 9 known-answer vectors (research/kat/vectors.json) ---------------------------------
+# --- known-answer vectors: outputs of Handle.Net 9's own signing code with the fixture RSA keys -----
 
 IAT, NBF, EXP = 1700000000, 1699999400, 1763072000
 HANDLE = "21.T14999/ABC"
@@ -623,7 +612,7 @@ def test_certificates_returns_the_readable_hs_certs():
     assert [(v.index, claims["sub"]) for v, _jws, claims in found] == [(400, "300:0.NA/21.T14999")]
 
 
-# --- (h) what each perm covers (research/signing.md §4) --------------------------------------------------
+# --- (h) what each perm covers (Handle.Net's HandleVerifier; docs/signing.md) ---------------------------
 
 
 def test_permission_json():

@@ -2,8 +2,8 @@
 
 The world is a dict handle -> values served by a counting fetch function. Keys are fixed test keys:
 root (RSA, self-issued on 0.0/0.0) -> secondary (RSA, 0.NA/88.101) -> enterprise (Ed25519,
-0.NA/88.101.5) -> the record 88.101.5/SN-1. Rules: research/signing.md §0 and §4 (Handle.Net's
-ChainBuilder/ChainVerifier/HandleVerifier). Time is always passed in.
+0.NA/88.101.5) -> the record 88.101.5/SN-1. Rules: those of Handle.Net's verifier (ChainBuilder,
+ChainVerifier, HandleVerifier), as docs/signing.md describes them. Time is always passed in.
 """
 
 from __future__ import annotations
@@ -385,7 +385,7 @@ def test_key_certified_for_another_prefix_cannot_sign():
 
 
 def test_every_issuer_up_the_chain_must_cover_the_record():
-    # research/signing.md §0.1: the secondary may certify 88.101.5's key, but its own perms do not reach 88.101.5/…
+    # every issuer must cover the verified handle: the secondary may certify 88.101.5's key, but its own perms do not reach 88.101.5/…
     world = World(records(secondary=[secondary_cert([Permission(HANDLES_UNDER_THIS_PREFIX, "0.NA/88.101")])]))
     report = check(RECORD, SIGNED, world)
     sig = only_signature(report)
@@ -628,7 +628,7 @@ def test_two_signatures_share_the_fetches():
 
 
 def test_a_second_signature_with_a_bad_digest_fails_the_record():
-    # research/signing.md §0.6: one HS_SIGNATURE with bad digests makes the record invalid,
+    # as in Handle.Net: one HS_SIGNATURE with bad digests makes the record invalid,
     # even when another signature covers every value correctly.
     stale_values = replaced(RECORD_VALUES, dataclasses.replace(RECORD_VALUES[0], data=b"https://example.org/old"))
     stale = sign(RECORD, stale_values, ENTERPRISE_NEW, ENTERPRISE_NEW_ID, index=401)[-1]
