@@ -39,6 +39,11 @@ class Tier:
         return ("--dsn", self.dsn, "--keys-dir", str(self.keys))
 
 
+def serving(tier: Tier) -> InProcessNode:
+    """A running node of a tier: its own database and keys."""
+    return InProcessNode(tier.dsn, tier.dir, keys_dir=tier.keys)
+
+
 @pytest.fixture
 async def tiers(new_database, tmp_path):
     """Keys, prefixes and certificates of a root (0.0, 88), a secondary (88.101) and an enterprise (88.101.5)."""
@@ -63,9 +68,7 @@ async def tiers(new_database, tmp_path):
 
 async def test_a_record_verifies_through_three_tiers(tiers, tmp_path):
     root, secondary, enterprise = tiers
-    async with InProcessNode(root.dsn, root.dir, keys_dir=root.keys) as r, \
-            InProcessNode(secondary.dsn, secondary.dir, keys_dir=secondary.keys) as s, \
-            InProcessNode(enterprise.dsn, enterprise.dir, keys_dir=enterprise.keys) as e:
+    async with serving(root) as r, serving(secondary) as s, serving(enterprise) as e:
         await e.provision("88.101.5")
         put = await e.session.put(e.url("/api/handles/88.101.5/SN-1"), json=[URL_VALUE, ADMIN_VALUE], headers=e.auth("88.101.5"))
         assert put.status == 201
@@ -87,9 +90,7 @@ async def test_a_different_root_key_is_not_trusted(tiers, tmp_path):
     other.generate("ed25519", int(time.time()))
     pem = other.public_key(other.active.kid).public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     (tmp_path / "other.pem").write_bytes(pem)
-    async with InProcessNode(root.dsn, root.dir, keys_dir=root.keys) as r, \
-            InProcessNode(secondary.dsn, secondary.dir, keys_dir=secondary.keys) as s, \
-            InProcessNode(enterprise.dsn, enterprise.dir, keys_dir=enterprise.keys) as e:
+    async with serving(root) as r, serving(secondary) as s, serving(enterprise) as e:
         result = await asyncio.to_thread(
             idres, "verify", "0.NA/88.101.5", "--node", e.http, "--node", s.http, "--node", r.http,
             "--root-key", str(tmp_path / "other.pem"), "--json")
@@ -102,9 +103,7 @@ async def test_a_different_root_key_is_not_trusted(tiers, tmp_path):
 
 async def test_rotation_keeps_old_signatures_valid_and_signs_new_ones_with_the_new_key(tiers, tmp_path):
     root, secondary, enterprise = tiers
-    async with InProcessNode(root.dsn, root.dir, keys_dir=root.keys) as r, \
-            InProcessNode(secondary.dsn, secondary.dir, keys_dir=secondary.keys) as s, \
-            InProcessNode(enterprise.dsn, enterprise.dir, keys_dir=enterprise.keys) as e:
+    async with serving(root) as r, serving(secondary) as s, serving(enterprise) as e:
         await e.provision("88.101.5")
         assert (await e.session.put(e.url("/api/handles/88.101.5/OLD"), json=[URL_VALUE], headers=e.auth("88.101.5"))).status == 201
         # a new key: pending, published, certified by the parent from the child's own answer, installed, activated
