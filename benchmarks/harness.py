@@ -16,11 +16,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from registry import db  # noqa: E402
-from registry.migrate import migrate  # noqa: E402
+from registry.pg import db  # noqa: E402
+from registry.pg.migrate import migrate  # noqa: E402
 from resolver.config import Settings  # noqa: E402
-from resolver.provisioning import demo_record, home_prefix, node_keyring, open_store  # noqa: E402
-from resolver.site import SiteDescription  # noqa: E402
+from resolver.ops.demo import demo_record  # noqa: E402
+from resolver.ops.provisioning import home_prefix, node_keyring, open_store  # noqa: E402
+from resolver.keys.site import SiteDescription  # noqa: E402
 
 PREFIX = "88.101.5"
 CHUNK = 10_000

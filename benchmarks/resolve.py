@@ -22,7 +22,7 @@ from pathlib import Path
 
 from harness import Result, measure, seed, served_bodies, start_baseline, start_idres, warm
 
-from registry.embedded import EmbeddedPostgres
+from registry.pg.embedded import EmbeddedPostgres
 
 
 # --- main ----------------------------------------------------------------------------------------

@@ -25,13 +25,13 @@ from pathlib import Path
 
 from harness import measure, seed, start_idres, warm
 
-from registry import db
-from registry.embedded import EmbeddedPostgres
+from registry.pg import db
+from registry.pg.embedded import EmbeddedPostgres
 from registry.jws import sign_bytes
 from registry.model import ValueRef
 from registry.signing import RecordSigner
-from resolver.keyring import new_private_key
-from resolver.provisioning import demo_record
+from resolver.keys.keyring import new_private_key
+from resolver.ops.demo import demo_record
 
 
 def seal_rate(algorithm: str, count: int) -> tuple[float, float]:

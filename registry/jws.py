@@ -167,6 +167,30 @@ def key_from_jwk(jwk: Any) -> PublicKey:
     raise JwsError(f"JWK type {jwk.get('kty')!r} is not supported (OKP/Ed25519, RSA)")
 
 
+def load_public_key(data: bytes) -> tuple[PublicKey, int | None]:
+    """A public key from PEM, a JWK, or ``{"index": …, "publicKey": JWK}`` (``idres keys export``);
+    with the HS_PUBKEY index when the document gives one."""
+    text = data.strip()
+    if text.startswith(b"-----BEGIN"):
+        try:
+            key = serialization.load_pem_public_key(text)
+        except ValueError as exc:
+            raise JwsError(f"not a PEM public key: {exc}") from None
+        if not isinstance(key, (ed25519.Ed25519PublicKey, rsa.RSAPublicKey)):
+            raise JwsError(f"unsupported key type {type(key).__name__}: use Ed25519 or RSA")
+        return key, None
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise JwsError("the key is neither PEM nor JSON (a JWK or `idres keys export` output)") from None
+    if isinstance(doc, dict) and "publicKey" in doc:
+        index = doc.get("index")
+        if index is not None and (not isinstance(index, int) or isinstance(index, bool)):
+            raise JwsError(f"the key's index {index!r} is not a number")
+        return key_from_jwk(doc["publicKey"]), index
+    return key_from_jwk(doc), None
+
+
 def thumbprint(key: PublicKey | PrivateKey) -> str:
     """RFC 7638 JWK thumbprint (SHA-256, base64url): a stable key id."""
     jwk = public_jwk(key)

@@ -273,8 +273,13 @@ class Record:
         return min(v.ttl_seconds(now) for v in self.values)
 
     def free_index(self, start: int = 1) -> int:
-        used = {v.index for v in self.values}
-        index = start
-        while index in used:
-            index += 1
-        return index
+        return free_index(self.values, start)
+
+
+def free_index(values: Iterable[HandleValue], start: int = 1) -> int:
+    """The first index from ``start`` on that none of ``values`` uses."""
+    used = {v.index for v in values}
+    index = start
+    while index in used:
+        index += 1
+    return index

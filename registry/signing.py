@@ -18,7 +18,7 @@ import orjson
 
 from .encoding import digest_bytes
 from .jws import Jws, JwsError, PrivateKey, PublicKey, public_jwk, sign_compact, unb64url
-from .model import Handle, HandleValue, Record, ValueRef, fold
+from .model import Handle, HandleValue, Record, ValueRef, fold, free_index
 from .values import CERT, SIGNATURE
 
 SIGNATURE_INDEX = 400
@@ -167,18 +167,11 @@ class RecordSigner:
             return record
         kept = [v for v in record.values if v.type_key != SIGNATURE]
         old = [v.index for v in record.values if v.type_key == SIGNATURE]
-        index = min(old) if old else _free_index(kept, SIGNATURE_INDEX)
+        index = min(old) if old else free_index(kept, SIGNATURE_INDEX)
         signed = [v for v in kept if needs_signature(v, record.handle)]
         payload = signature_payload(record.handle.text, signed, issuer, iat=now, nbf=now - self.skew, exp=now + self.lifetime)
         signature = HandleValue(index, SIGNATURE, sign_compact(self.key, payload).encode("ascii"), timestamp=now)
         return record.with_values([*kept, signature])
-
-
-def _free_index(values: Iterable[HandleValue], start: int) -> int:
-    used = {v.index for v in values}
-    while start in used:
-        start += 1
-    return start
 
 
 def covers(perm: Permission, handle: str) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 
 from .encoding import DecodeError, Reader, Writer
 from .errors import InvalidValue
+from .jws import JwsError, b64url, unb64url
 from .model import ValueRef, integer_text
 from .permissions import AdminGrant, AdminPermission
 
@@ -143,16 +144,12 @@ DSA_PUB = "DSA_PUB_KEY"
 ED25519_PUB = "Ed25519_PUB_KEY"
 
 
-def _b64url(n: bytes) -> str:
-    return base64.urlsafe_b64encode(n).rstrip(b"=").decode("ascii")
-
-
-def _unb64url(text: Any, what: str) -> bytes:
+def _key_member(text: Any, what: str) -> bytes:
     if not isinstance(text, str):
         raise InvalidValue(f"key member {what!r} must be a base64url string")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
+        return unb64url(text)
+    except JwsError:
         raise InvalidValue(f"key member {what!r} is not base64url") from None
 
 
@@ -175,15 +172,15 @@ def pubkey_to_jwk(data: bytes) -> dict[str, str]:
     if kind == RSA_PUB:
         e, n = r.bytes(), r.bytes()
         r.end()
-        return {"kty": "RSA", "n": _b64url(_unsigned(n)), "e": _b64url(_unsigned(e))}
+        return {"kty": "RSA", "n": b64url(_unsigned(n)), "e": b64url(_unsigned(e))}
     if kind == DSA_PUB:
         q, p, g, y = r.bytes(), r.bytes(), r.bytes(), r.bytes()
         r.end()
-        return {"kty": "DSA", "y": _b64url(_unsigned(y)), "p": _b64url(_unsigned(p)), "q": _b64url(_unsigned(q)), "g": _b64url(_unsigned(g))}
+        return {"kty": "DSA", "y": b64url(_unsigned(y)), "p": b64url(_unsigned(p)), "q": b64url(_unsigned(q)), "g": b64url(_unsigned(g))}
     if kind == ED25519_PUB:
         x = r.bytes()
         r.end()
-        return {"kty": "OKP", "crv": "Ed25519", "x": _b64url(x)}
+        return {"kty": "OKP", "crv": "Ed25519", "x": b64url(x)}
     raise DecodeError(f"unknown public key encoding {kind!r}")
 
 
@@ -191,13 +188,13 @@ def jwk_to_pubkey(jwk: Any) -> bytes:
     kty = _require(jwk, "kty", str, "key value")
     w = Writer()
     if kty == "RSA":
-        w.text(RSA_PUB).int2(0).bytes(_twos(_unb64url(jwk.get("e"), "e"))).bytes(_twos(_unb64url(jwk.get("n"), "n")))
+        w.text(RSA_PUB).int2(0).bytes(_twos(_key_member(jwk.get("e"), "e"))).bytes(_twos(_key_member(jwk.get("n"), "n")))
     elif kty == "DSA":
         w.text(DSA_PUB).int2(0)
         for member in ("q", "p", "g", "y"):
-            w.bytes(_twos(_unb64url(jwk.get(member), member)))
+            w.bytes(_twos(_key_member(jwk.get(member), member)))
     elif kty == "OKP" and jwk.get("crv") == "Ed25519":
-        x = _unb64url(jwk.get("x"), "x")
+        x = _key_member(jwk.get("x"), "x")
         if len(x) != 32:
             raise InvalidValue("an Ed25519 key has 32 bytes")
         w.text(ED25519_PUB).int2(0).bytes(x)

@@ -1,7 +1,10 @@
 """The one Settings object, and the only place that reads the environment.
 
-Every setting has an environment variable ``IDRES_<NAME>`` and most have a command-line flag; flags
-win over the environment, which wins over the defaults. docs/configuration.md lists them all.
+Settings come in sections (``settings.listen.port``, ``settings.cache.max_ttl``, …). Every setting has
+a flat name, which is its environment variable without ``IDRES_`` (``IDRES_PORT``,
+``IDRES_CACHE_MAX_TTL``) and its command-line flag where it has one; flags win over the environment,
+which wins over the defaults. Settings are read once and frozen: start-up derives new Settings
+(``with_changes``) rather than changing them. docs/configuration.md lists them all.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -20,10 +23,20 @@ ENV_PREFIX = "IDRES_"
 log = logging.getLogger(__name__)
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Section(BaseModel):
+    """A frozen group of settings; a field's flat name is ``env_prefix`` + its name unless ``env_names`` says otherwise."""
 
-    # listening
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    env_prefix: ClassVar[str] = ""
+    env_names: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def flat_names(cls) -> dict[str, str]:
+        """Flat name → field name."""
+        return {cls.env_names.get(name, cls.env_prefix + name): name for name in cls.model_fields}
+
+
+class Listening(Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     tls_port: int | None = Field(8443, ge=0, le=65535)
@@ -33,61 +46,43 @@ class Settings(BaseModel):
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
     shutdown_timeout: float = Field(30.0, gt=0)
 
-    # storage
-    data_dir: Path = Path("idres-data")
-    dsn: str | None = None
-    db_pool_size: int = Field(8, ge=2, le=500)
-    db_timeout: float = Field(10.0, gt=0)
-
-    # requests and authorisation
-    max_handle_length: int = Field(255, ge=16, le=4096)
-    max_body_bytes: int = Field(1024 * 1024, ge=1024)
-    allow_http_auth: bool = False
-    server_admins: tuple[str, ...] = ()
-    prefix_admins_manage_handles: bool = True
-    allow_list_handles: bool = True
-    gzip_min_bytes: int = Field(512, ge=0)
-
-    # cache
-    cache_enabled: bool = True
-    cache_max_entries: int = Field(200_000, ge=0)
-    cache_max_bytes: int = Field(1024 * 1024 * 1024, ge=0)
-    cache_min_ttl: int = Field(0, ge=0)
-    cache_max_ttl: int = Field(3600, ge=0)
-    cache_negative_ttl: int = Field(60, ge=0)
-    cache_negative_max_entries: int = Field(100_000, ge=0)
-    cache_poll_interval: float = Field(1.0, gt=0, le=60)
-
-    # signing
-    signing: bool = True
-    keys_dir: Path | None = None
-    key_algorithm: str = "ed25519"
-    signature_lifetime: int = Field(30 * 86400, ge=3600)
-    signature_renew_before: int = Field(7 * 86400, ge=60)
-    renew_interval: float = Field(60.0, gt=0)
-    renew_batch: int = Field(500, ge=1)
-    http_signature_lifetime: int = Field(300, ge=10)
-    trust_root_handle: str = "0.0/0.0"
-    root_key: Path | None = None
-
-    # operation
-    demo: bool = False
-    log_level: str = "info"
-    access_log: bool = False
-
-    # client commands (idres get/put/delete)
-    url: str = "http://127.0.0.1:8000"
-    user: str | None = None
-    password: str | None = None
-    tls_verify: bool = True
-    ca_file: Path | None = None
-
     @field_validator("tls_port", mode="before")
     @classmethod
     def _tls_off(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() in ("", "off", "none", "no"):
             return None
         return value
+
+    @property
+    def advertised_address(self) -> str:
+        if self.public_address:
+            return self.public_address
+        return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+
+
+class Storage(Section):
+    data_dir: Path = Path("idres-data")
+    dsn: str | None = None
+    db_pool_size: int = Field(8, ge=2, le=500)
+    db_timeout: float = Field(10.0, gt=0)
+
+    @field_validator("dsn", mode="before")
+    @classmethod
+    def _empty_dsn(cls, value: Any) -> Any:
+        return value or None
+
+
+class Requests(Section):
+    max_handle_length: int = Field(255, ge=16, le=4096)
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    gzip_min_bytes: int = Field(512, ge=0)
+
+
+class Auth(Section):
+    allow_http_auth: bool = False
+    server_admins: tuple[str, ...] = ()
+    prefix_admins_manage_handles: bool = True
+    allow_list_handles: bool = True
 
     @field_validator("server_admins", mode="before")
     @classmethod
@@ -101,13 +96,41 @@ class Settings(BaseModel):
                 raise ValueError(f"server admin {identity!r} is not of the form index:prefix/suffix") from None
         return tuple(value)
 
+    @property
+    def server_admin_refs(self) -> tuple[ValueRef, ...]:
+        return tuple(ValueRef.parse(a) for a in self.server_admins)
+
+
+class Cache(Section):
+    env_prefix: ClassVar[str] = "cache_"
+    enabled: bool = True
+    max_entries: int = Field(200_000, ge=0)
+    max_bytes: int = Field(1024 * 1024 * 1024, ge=0)
+    min_ttl: int = Field(0, ge=0)
+    max_ttl: int = Field(3600, ge=0)
+    negative_ttl: int = Field(60, ge=0)
+    negative_max_entries: int = Field(100_000, ge=0)
+    poll_interval: float = Field(1.0, gt=0, le=60)
+
     @model_validator(mode="after")
-    def _consistent(self) -> "Settings":
-        if self.signature_renew_before >= self.signature_lifetime:
-            raise ValueError("IDRES_SIGNATURE_RENEW_BEFORE must be shorter than IDRES_SIGNATURE_LIFETIME")
-        if self.cache_min_ttl > self.cache_max_ttl:
+    def _consistent(self) -> "Cache":
+        if self.min_ttl > self.max_ttl:
             raise ValueError("IDRES_CACHE_MIN_TTL must not be larger than IDRES_CACHE_MAX_TTL")
         return self
+
+
+class Signing(Section):
+    env_names: ClassVar[dict[str, str]] = {"enabled": "signing"}
+    enabled: bool = True
+    keys_dir: Path | None = None
+    key_algorithm: str = "ed25519"
+    signature_lifetime: int = Field(30 * 86400, ge=3600)
+    signature_renew_before: int = Field(7 * 86400, ge=60)
+    renew_interval: float = Field(60.0, gt=0)
+    renew_batch: int = Field(500, ge=1)
+    http_signature_lifetime: int = Field(300, ge=10)
+    trust_root_handle: str = "0.0/0.0"
+    root_key: Path | None = None
 
     @field_validator("key_algorithm")
     @classmethod
@@ -116,6 +139,18 @@ class Settings(BaseModel):
             raise ValueError("key_algorithm must be ed25519 or rsa")
         return value.lower()
 
+    @model_validator(mode="after")
+    def _consistent(self) -> "Signing":
+        if self.signature_renew_before >= self.signature_lifetime:
+            raise ValueError("IDRES_SIGNATURE_RENEW_BEFORE must be shorter than IDRES_SIGNATURE_LIFETIME")
+        return self
+
+
+class Operation(Section):
+    demo: bool = False
+    log_level: str = "info"
+    access_log: bool = False
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:
@@ -123,54 +158,87 @@ class Settings(BaseModel):
             raise ValueError("log_level must be debug, info, warning or error")
         return value.lower()
 
-    @field_validator("dsn", mode="before")
+
+class Client(Section):
+    """For the client commands (``idres get|put|delete``)."""
+
+    url: str = "http://127.0.0.1:8000"
+    user: str | None = None
+    password: str | None = None
+    tls_verify: bool = True
+    ca_file: Path | None = None
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    listen: Listening = Field(default_factory=Listening)
+    storage: Storage = Field(default_factory=Storage)
+    requests: Requests = Field(default_factory=Requests)
+    auth: Auth = Field(default_factory=Auth)
+    cache: Cache = Field(default_factory=Cache)
+    signing: Signing = Field(default_factory=Signing)
+    operation: Operation = Field(default_factory=Operation)
+    client: Client = Field(default_factory=Client)
+
     @classmethod
-    def _empty_dsn(cls, value: Any) -> Any:
-        return value or None
+    def flat_names(cls) -> dict[str, tuple[str, str]]:
+        """Flat name → (section, field), for every setting."""
+        return {
+            flat: (section, field)
+            for section, info in cls.model_fields.items()
+            for flat, field in info.annotation.flat_names().items()  # type: ignore[union-attr]
+        }
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
-        """Settings from ``IDRES_*`` variables of ``env`` (default: the process environment), then overrides."""
+        """Settings from ``IDRES_*`` variables of ``env`` (default: the process environment), then
+        ``overrides`` by flat name (command-line flags; None means not given)."""
         env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        for name in cls.model_fields:
-            key = ENV_PREFIX + name.upper()
-            if key in env:
-                values[name] = env[key]
-        unknown = sorted(k for k in env if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX):].lower() not in cls.model_fields)
+        names = cls.flat_names()
+        values = {name: env[ENV_PREFIX + name.upper()] for name in names if ENV_PREFIX + name.upper() in env}
+        unknown = sorted(k for k in env if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX):].lower() not in names)
         if unknown:
             log.warning("ignoring unknown settings %s (see docs/configuration.md)", ", ".join(unknown))
         values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls._from_flat(values)
+
+    @classmethod
+    def _from_flat(cls, values: Mapping[str, Any]) -> "Settings":
+        names = cls.flat_names()
+        sections: dict[str, dict[str, Any]] = {}
+        for flat, value in values.items():
+            if flat not in names:
+                raise ConfigurationError(f"invalid settings: there is no setting {flat!r}")
+            section, field = names[flat]
+            sections.setdefault(section, {})[field] = value
         try:
-            return cls(**values)
+            return cls(**sections)
         except ValidationError as exc:
             raise ConfigurationError(_explain(exc)) from None
+
+    def flat(self) -> dict[str, Any]:
+        """Every setting by flat name."""
+        dumped = self.model_dump()
+        return {flat: dumped[section][field] for flat, (section, field) in self.flat_names().items()}
 
     def with_changes(self, **changes: Any) -> "Settings":
-        try:
-            return type(self)(**{**self.model_dump(), **changes})
-        except ValidationError as exc:
-            raise ConfigurationError(_explain(exc)) from None
-
-    @property
-    def server_admin_refs(self) -> tuple[ValueRef, ...]:
-        return tuple(ValueRef.parse(a) for a in self.server_admins)
+        """New Settings: these, with ``changes`` by flat name, validated again."""
+        return self._from_flat({**self.flat(), **changes})
 
     @property
     def keys_path(self) -> Path:
-        return self.keys_dir if self.keys_dir is not None else self.data_dir.expanduser().resolve() / "keys"
-
-    @property
-    def advertised_address(self) -> str:
-        if self.public_address:
-            return self.public_address
-        return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        if self.signing.keys_dir is not None:
+            return self.signing.keys_dir
+        return self.storage.data_dir.expanduser().resolve() / "keys"
 
 
 def _explain(exc: ValidationError) -> str:
     problems = []
+    by_field = {(section, field): flat for flat, (section, field) in Settings.flat_names().items()}
     for error in exc.errors():
-        name = ".".join(str(p) for p in error["loc"])
+        loc = tuple(str(p) for p in error["loc"])
+        name = by_field.get(loc[:2]) if len(loc) >= 2 else None
         message = str(error["msg"]).removeprefix("Value error, ")
         problems.append(f"{name} (IDRES_{name.upper()}): {message}" if name else message)
     return "invalid settings: " + "; ".join(problems)

@@ -10,10 +10,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from registry import db
-from registry.embedded import EmbeddedPostgres
-from registry.migrate import migrate
-from registry.store import Store
+from registry.pg import db
+from registry.pg.embedded import EmbeddedPostgres
+from registry.pg.migrate import migrate
+from registry.pg.store import Store
 
 from .nodes import InProcessNode
 

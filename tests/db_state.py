@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from registry import db
+from registry.pg import db
 
 
 async def snapshot(dsn: str) -> tuple:

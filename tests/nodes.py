@@ -6,9 +6,11 @@ import base64
 import json
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -16,22 +18,36 @@ from urllib.parse import quote
 import aiohttp
 from aiohttp import web
 
-from registry import db
-from resolver.app import create_app
+from registry.pg import db
 from resolver.config import Settings
-from resolver.node import NODE
-from resolver.provisioning import AdminIdentity, create_prefix_admin, home_prefix, node_keyring, open_store
-from resolver.serve import _listening
-from resolver.site import site_of
-from resolver.tls import server_context
+from resolver.http.app import create_app
+from resolver.http.tls import server_context
+from resolver.keys.site import site_of
+from resolver.ops.provisioning import AdminIdentity, create_prefix_admin, home_prefix, node_keyring, open_store
+from resolver.serving.node import Node
+from resolver.serving.sockets import listening
 
 READY_DEADLINE = 60.0
+
+
+def command_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of an ``idres`` subprocess: this one's without IDRES_* settings, plus ``extra``,
+    so that nothing but what a test passes configures the command."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("IDRES_")}
+    return {**base, **(extra or {})}
 
 
 def basic(user: str, secret: str) -> dict[str, str]:
     """An Authorization header as pyhandle sends it: HTTP Basic with the user percent-encoded."""
     token = base64.b64encode(f"{quote(user, safe='/')}:{secret}".encode()).decode()
     return {"Authorization": f"Basic {token}"}
+
+
+def idres(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """``idres ARGS`` in an empty working directory, configured by nothing but its arguments."""
+    with tempfile.TemporaryDirectory(prefix="idres-cwd-") as cwd:
+        return subprocess.run([sys.executable, "-m", "resolver", *args], capture_output=True, text=True, input=stdin,
+                              timeout=120, cwd=cwd, env=command_env())
 
 
 class InProcessNode:
@@ -44,17 +60,19 @@ class InProcessNode:
         self.admins: dict[str, AdminIdentity] = {}
 
     async def __aenter__(self) -> "InProcessNode":
-        http_sock = _listening("127.0.0.1", 0)
-        tls_sock = _listening("127.0.0.1", 0)
+        http_sock = listening("127.0.0.1", 0)
+        tls_sock = listening("127.0.0.1", 0)
         self.settings = self.settings.with_changes(port=http_sock.getsockname()[1], tls_port=tls_sock.getsockname()[1])
         self.keyring = node_keyring(self.settings, int(time.time()))  # as `idres serve` does on first start
-        self.app = create_app(self.settings, self.dsn)
+        self.node = await Node.open(self.settings, self.dsn)
+        self.app = create_app(self.node)
         self.runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=5)
         await self.runner.setup()
+        self.node.start()
         await web.SockSite(self.runner, http_sock).start()
         await web.SockSite(self.runner, tls_sock, ssl_context=server_context(self.settings)).start()
-        self.http = f"http://127.0.0.1:{self.settings.port}"
-        self.https = f"https://127.0.0.1:{self.settings.tls_port}"
+        self.http = f"http://127.0.0.1:{self.settings.listen.port}"
+        self.https = f"https://127.0.0.1:{self.settings.listen.tls_port}"
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False))
         await self.wait_until_coherent()
         return self
@@ -62,10 +80,7 @@ class InProcessNode:
     async def __aexit__(self, *exc) -> None:
         await self.session.close()
         await self.runner.cleanup()
-
-    @property
-    def node(self):
-        return self.app[NODE]
+        await self.node.close()
 
     async def wait_until_coherent(self) -> None:
         """Poll until the change follower is connected (the cache is in use from then on)."""
@@ -81,7 +96,7 @@ class InProcessNode:
         """Poll until the change follower has applied every committed change."""
         import asyncio
 
-        from registry import feed
+        from registry.pg import feed
 
         async with db.connection(self.dsn) as conn:
             head = await feed.head(conn)
@@ -101,7 +116,7 @@ class InProcessNode:
             admin = await create_prefix_admin(store, prefix, now)
         finally:
             await pool.close()
-        await self.node.registrar.reload_prefixes()
+        await self.node.registrar.reload_authority()
         self.admins[prefix] = admin
         return admin
 
@@ -118,13 +133,14 @@ class ServeProcess:
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.args = [sys.executable, "-m", "resolver", "serve", "--json", *args]
-        self.env = {**os.environ, **(env or {})}
+        self.env = command_env(env)
+        self.cwd = tempfile.mkdtemp(prefix="idres-cwd-")  # nothing is read from or left in the caller's directory
         self.proc: subprocess.Popen | None = None
         self.ready: dict = {}
         self.lines: list[str] = []
 
     def start(self) -> "ServeProcess":
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env, text=True)
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env, text=True, cwd=self.cwd)
         self.ready = self._read_ready()
         return self
 
@@ -167,6 +183,7 @@ class ServeProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             _, err = self.proc.communicate()
+        shutil.rmtree(self.cwd, ignore_errors=True)
         return err or ""
 
     def __enter__(self) -> "ServeProcess":

@@ -1,0 +1,70 @@
+"""Connections to PostgreSQL: the pool, single connections, and translation of driver errors.
+
+Every idres table lives in the ``idres`` schema, so idres can share a database with other programs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import AsyncIterator
+
+import asyncpg
+
+from ..errors import ServerUnavailable
+
+SCHEMA = "idres"
+SERVER_SETTINGS = {"search_path": SCHEMA, "application_name": "idres"}
+CONNECT_TIMEOUT = 10.0
+
+# Driver errors that mean "the database is not there right now": the client may retry.
+_UNAVAILABLE = (
+    OSError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.QueryCanceledError,
+    TimeoutError,
+)
+
+
+@contextlib.contextmanager
+def unavailable_on_driver_errors() -> "contextlib.AbstractContextManager[None]":
+    try:
+        yield
+    except _UNAVAILABLE as exc:
+        raise ServerUnavailable(f"the database is unavailable: {type(exc).__name__}: {exc}") from exc
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool connections carry no session state (no SET, LISTEN, cursors or session locks): asyncpg
+    still rolls back an open transaction on release, and this skips its reset query, which would
+    otherwise cost a round trip per request."""
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, command_timeout: float = 30.0) -> asyncpg.Pool:
+    with unavailable_on_driver_errors():
+        return await asyncpg.create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            command_timeout=command_timeout,
+            timeout=CONNECT_TIMEOUT,
+            server_settings=SERVER_SETTINGS,
+            reset=_keep_session,
+        )
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    with unavailable_on_driver_errors():
+        return await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT, server_settings=SERVER_SETTINGS)
+
+
+@contextlib.asynccontextmanager
+async def connection(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await connect(dsn)
+    try:
+        yield conn
+    finally:
+        await conn.close()

@@ -1,0 +1,99 @@
+"""Whether a caller is who it claims (HS_SECKEY) and what it may do (HS_ADMIN, HS_VLIST).
+
+The decisions themselves are pure (registry.permissions); this module does the lookups they need:
+the identity's record, the records holding the admin values, and admin groups, through a record
+lookup the serving process wires to its resolution cache. A revoked key or admin therefore stops
+working within the cache's staleness bound.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Awaitable, Callable, Iterable
+
+from registry.errors import AuthenticationFailed, IdresError, InvalidHandle
+from registry.model import Handle, Record, ValueRef
+from registry.permissions import AdminGrant, AdminPermission, identity_matches
+from registry.values import ADMIN, SECKEY, VLIST, admin_from_bytes, vlist_from_bytes
+
+from .callers import Caller, Credentials
+
+RecordLookup = Callable[[Handle], Awaitable[Record | None]]
+"""The record of a handle this node answers for; None when it has none or does not answer for it."""
+
+MAX_GROUP_DEPTH = 5
+MAX_GROUP_LOOKUPS = 64  # records read to expand admin groups for one decision
+
+
+def grants_of(record: Record | None) -> list[AdminGrant]:
+    if record is None:
+        return []
+    grants = []
+    for value in record.of_type(ADMIN):
+        try:
+            grants.append(admin_from_bytes(value.data))
+        except IdresError:
+            continue  # an unreadable HS_ADMIN grants nothing
+    return grants
+
+
+class Rights:
+    def __init__(self, lookup: RecordLookup, server_admins: Iterable[ValueRef]) -> None:
+        self._lookup = lookup
+        self._server_admins = tuple(server_admins)
+
+    async def _record(self, handle_text: str) -> Record | None:
+        try:
+            handle = Handle.parse(handle_text)
+        except InvalidHandle:
+            return None
+        return await self._lookup(handle)
+
+    async def authenticate(self, credentials: Credentials) -> Caller:
+        """The caller, if the secret matches the identity's HS_SECKEY; AuthenticationFailed otherwise."""
+        identity = credentials.identity
+        record = await self._record(identity.handle)
+        keys = [] if record is None else [
+            v for v in record.of_type(SECKEY) if identity.index == 0 or v.index == identity.index
+        ]
+        # compare against every candidate so timing does not tell which index exists
+        matched = False
+        for value in keys:
+            matched |= hmac.compare_digest(value.data, credentials.secret)
+        if not matched:
+            raise AuthenticationFailed(f"Identity not verified: {identity}")
+        server_admin = any(identity_matches(ref, identity) for ref in self._server_admins)
+        return Caller(identity, server_admin)
+
+    async def may(self, caller: Caller, needed: AdminPermission, grants: Iterable[AdminGrant]) -> bool:
+        """True if a grant with every bit of ``needed`` names the caller, directly or through HS_VLIST groups."""
+        if caller.server_admin:
+            return True
+        refs = [g.ref for g in grants if (g.permissions & needed) == needed]
+        return await self._member_of_any(caller.identity, refs, depth=0, seen=set())
+
+    async def _group(self, ref: ValueRef, seen: set) -> list[ValueRef]:
+        """The members of the HS_VLIST ``ref`` names; nothing past the lookup budget."""
+        if ref.key in seen or ref.index == 0 or len(seen) >= MAX_GROUP_LOOKUPS:
+            return []
+        seen.add(ref.key)
+        record = await self._record(ref.handle)
+        group = record.value_at(ref.index) if record is not None else None
+        if group is None or group.type_key != VLIST:
+            return []
+        try:
+            return vlist_from_bytes(group.data)
+        except IdresError:
+            return []
+
+    async def _member_of_any(self, identity: ValueRef, refs: list[ValueRef], depth: int, seen: set) -> bool:
+        for ref in refs:
+            if identity_matches(ref, identity):
+                return True
+        if depth >= MAX_GROUP_DEPTH:
+            return False
+        for ref in refs:
+            members = await self._group(ref, seen)
+            if members and await self._member_of_any(identity, members, depth + 1, seen):
+                return True
+        return False

@@ -1,0 +1,24 @@
+"""The aiohttp application of one serving process: its routes, over the node's parts."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import handles, health, prefixes
+from .context import NODE, SIGNER, NodeParts
+from .errors import add_catch_all
+from .signatures import ResponseSigner
+
+
+def create_app(node: NodeParts) -> web.Application:
+    """The application serving ``node``; the node's lifecycle is its owner's (``serving``)."""
+    settings = node.settings
+    app = web.Application(client_max_size=settings.requests.max_body_bytes)
+    app[NODE] = node
+    if settings.signing.enabled:
+        app[SIGNER] = ResponseSigner(node.keyring, settings.signing.http_signature_lifetime)
+    handles.add_routes(app)
+    prefixes.add_routes(app)
+    health.add_routes(app)
+    add_catch_all(app)
+    return app

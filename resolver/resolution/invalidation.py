@@ -1,0 +1,119 @@
+"""Keeps this process's cache coherent with the change log.
+
+A dedicated connection LISTENs on the change channel; each NOTIFY (and, as a safety net, a poll every
+``cache_poll_interval`` seconds) drains ``changes_since(cursor)`` and evicts the handles it names. A
+home or unhome reloads the homed prefixes and empties the cache.
+
+Staleness bound: a write committed at time T is no longer served from this process's cache after
+T + 2 × poll interval. A drain either finishes within one interval (evicting the handle) or is treated
+as lost, in which case the cache is emptied and bypassed until the follower is back. In practice NOTIFY
+makes it milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Awaitable, Callable
+
+import asyncpg
+
+from registry.pg import db, feed
+from registry.errors import ServerUnavailable
+from registry.pg.store import OP_HOME, OP_UNHOME
+
+from .engine import Engine
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF = 5.0
+
+
+class ChangeFollower:
+    def __init__(
+        self,
+        dsn: str,
+        engine: Engine,
+        reload_authority: Callable[[], Awaitable[None]],
+        poll_interval: float = 1.0,
+    ) -> None:
+        self._dsn = dsn
+        self._engine = engine
+        self._reload_authority = reload_authority
+        self._interval = poll_interval
+        self._wake = asyncio.Event()
+        self._conn: asyncpg.Connection | None = None
+        self.cursor = 0
+        self.connected = False
+        self.applied = 0
+
+    async def run(self) -> None:
+        """Follow the change log until cancelled, reconnecting with backoff."""
+        backoff = 0.1
+        while True:
+            try:
+                await self._connect()
+                backoff = 0.1
+                await self._follow()
+            except asyncio.CancelledError:
+                raise
+            except (ServerUnavailable, OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+                log.warning("change follower lost the database (%s); cache bypassed until it is back", exc)
+            finally:
+                self._lost()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def _connect(self) -> None:
+        conn = await db.connect(self._dsn)
+        self._conn = conn
+        await conn.add_listener(feed.CHANNEL, self._notified)
+        conn.add_termination_listener(lambda _c: self._wake.set())
+        self.cursor = await feed.head(conn)
+        # Whatever was cached before this point may have missed changes: start clean.
+        await self._reload_authority()
+        self._engine.set_enabled(True)
+        self._engine.invalidate_all()
+        self.connected = True
+        log.info("change follower connected at seq %d", self.cursor)
+
+    def _notified(self, *_args: object) -> None:
+        self._wake.set()
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            if self._conn is None or self._conn.is_closed():
+                raise ServerUnavailable("listener connection closed")
+            await asyncio.wait_for(self.drain(), self._interval)
+
+    async def drain(self) -> int:
+        """Apply every change after the cursor; returns how many were applied."""
+        assert self._conn is not None
+        applied, more = 0, True
+        while more:
+            changes, self.cursor, more = await feed.changes_since(self._conn, self.cursor)
+            prefixes_changed = False
+            for change in changes:
+                if change.op in (OP_HOME, OP_UNHOME):
+                    prefixes_changed = True
+                self._engine.invalidate(change.handle)
+            if prefixes_changed:
+                await self._reload_authority()
+                self._engine.invalidate_all()
+            applied += len(changes)
+        self.applied += applied
+        return applied
+
+    def _lost(self) -> None:
+        self.connected = False
+        self._engine.set_enabled(False)
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            conn.terminate()
+
+    async def close(self) -> None:
+        self._lost()

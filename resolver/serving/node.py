@@ -1,0 +1,146 @@
+"""The objects one serving process is made of, wired once, with their lifecycle. No aiohttp.
+
+``Node.open`` connects to the database and builds every part; ``start`` runs the background tasks (the
+change follower that keeps cache and authority coherent, the signature renewer); ``close`` stops them
+and the pool. Transports (``http``, later ``native``) are handed the node and reach its parts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from registry.errors import IdresError
+from registry.pg import db
+from registry.pg.migrate import check_schema
+from registry.pg.store import Store
+
+from ..config import Settings
+from ..core.authority import AuthoritySnapshot, CurrentAuthority
+from ..core.rights import Rights
+from ..keys.keyring import Keyring
+from ..keys.renewal import SignatureRenewer
+from ..keys.sealing import NodeSealer
+from ..keys.site import SiteDescription, site_of
+from ..resolution.cache import TtlPolicy
+from ..resolution.engine import Engine
+from ..resolution.invalidation import ChangeFollower
+from ..writes.registrar import Registrar
+
+READY_TIMEOUT = 2.0
+
+
+def build_engine(settings: Settings, store: Store, authority: CurrentAuthority) -> Engine:
+    cache = settings.cache
+    return Engine(
+        store,
+        authority,
+        policy=TtlPolicy(cache.min_ttl, cache.max_ttl, cache.negative_ttl),
+        max_entries=cache.max_entries,
+        max_bytes=cache.max_bytes,
+        negative_max_entries=cache.negative_max_entries,
+        enabled=cache.enabled,
+    )
+
+
+@dataclass
+class Node:
+    settings: Settings
+    pool: asyncpg.Pool
+    store: Store
+    authority: CurrentAuthority
+    engine: Engine
+    rights: Rights
+    registrar: Registrar
+    keyring: Keyring
+    follower: ChangeFollower | None = None
+    renewer: SignatureRenewer | None = None
+    _tasks: list[asyncio.Task] = field(default_factory=list)
+    _site: SiteDescription | None = None
+    _site_generation: int = -1
+
+    @classmethod
+    async def open(cls, settings: Settings, dsn: str) -> "Node":
+        """Connect, check the schema and wire every part; nothing runs until ``start``."""
+        pool = await db.create_pool(dsn, min_size=1, max_size=settings.storage.db_pool_size,
+                                    command_timeout=settings.storage.db_timeout)
+        try:
+            async with pool.acquire() as conn:
+                await check_schema(conn)
+            authority = CurrentAuthority(AuthoritySnapshot(await Store(pool).homed_prefixes()))
+        except BaseException:
+            await pool.close()
+            raise
+        return cls.wire(settings, pool, authority, dsn)
+
+    @classmethod
+    def wire(cls, settings: Settings, pool: asyncpg.Pool, authority: CurrentAuthority, dsn: str) -> "Node":
+        keyring = Keyring(settings.keys_path)
+        signing = settings.signing
+        sealer = NodeSealer(keyring, authority, signing.signature_lifetime) if signing.enabled else None
+        store = Store(pool, sealer)
+        engine = build_engine(settings, store, authority)
+        rights = Rights(engine.record_of, settings.auth.server_admin_refs)
+        registrar = Registrar(
+            store, engine, rights, authority,
+            prefix_admins_manage_handles=settings.auth.prefix_admins_manage_handles,
+            allow_list_handles=settings.auth.allow_list_handles,
+            max_handle_length=settings.requests.max_handle_length,
+        )
+        node = cls(settings, pool, store, authority, engine, rights, registrar, keyring)
+        # The follower keeps the cache and the authority coherent (the latter even with the cache off).
+        node.follower = ChangeFollower(dsn, engine, registrar.reload_authority, settings.cache.poll_interval)
+        if sealer is not None:
+            node.renewer = SignatureRenewer(
+                pool, store, sealer, engine.invalidate, renew_before=signing.signature_renew_before,
+                batch=signing.renew_batch, interval=signing.renew_interval,
+            )
+        return node
+
+    def start(self) -> None:
+        """Run the change follower and the renewer; the cache is bypassed until the follower has a cursor."""
+        self.engine.set_enabled(False)
+        if self.follower is not None:
+            self._tasks.append(asyncio.create_task(self.follower.run(), name="change-follower"))
+        if self.renewer is not None:
+            self._tasks.append(asyncio.create_task(self.renewer.run(), name="signature-renewer"))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self.follower is not None:
+            await self.follower.close()
+        await self.pool.close()
+
+    def current_site(self) -> SiteDescription:
+        """The HS_SITE of /api/site, following key rotations made while the node runs."""
+        self.keyring.reload_if_changed()
+        if self._site is None or self._site_generation != self.keyring.generation:
+            self._site = site_of(self.settings, self.keyring)
+            self._site_generation = self.keyring.generation
+        return self._site
+
+    async def readiness(self) -> dict[str, Any]:
+        """Whether this process can serve: database reachable, cache coherent; with the figures behind it."""
+        try:
+            database = await asyncio.wait_for(self.store.ping(), READY_TIMEOUT)
+        except (IdresError, asyncio.TimeoutError):
+            database = False
+        follower = self.follower is None or self.follower.connected
+        return {
+            "status": "ready" if database and follower else "unavailable",
+            "pid": os.getpid(),
+            "database": database,
+            "changeFollower": follower,
+            "homedPrefixes": len(self.authority.snapshot),
+            "cache": self.engine.stats(),
+        }
