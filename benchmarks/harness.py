@@ -239,41 +239,50 @@ def measure(name: str, workers: int, url: str, args, workdir: Path, missing: boo
     return Result(name, workers, requests, round(requests / seconds, 1), round(p50, 3), round(p99, 3), errors)
 
 
+WARM_SESSIONS_PER_WORKER = 8
+
+
+async def _pinned_sessions(url: str, workers: int) -> dict[int, list]:
+    """Keep-alive sessions of one connection each, grouped by the worker that holds the connection."""
+    import aiohttp
+
+    per_worker = WARM_SESSIONS_PER_WORKER
+    groups: dict[int, list[aiohttp.ClientSession]] = {}
+    for _ in range(workers * per_worker * 20):
+        if len(groups) == workers and all(len(g) >= per_worker for g in groups.values()):
+            break
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1))
+        async with session.get(url + "/readyz") as resp:
+            pid = (await resp.json())["pid"]
+        if len(groups.get(pid, [])) >= per_worker:
+            await session.close()
+        else:
+            groups.setdefault(pid, []).append(session)
+    return groups
+
+
+async def _request_all(url: str, sessions: list, count: int, missing: bool) -> None:
+    """Every seeded handle (or not-found name) once, spread over ``sessions``."""
+    queue = iter(range(1, count + 1))
+
+    async def worker(session) -> None:
+        for n in queue:
+            name = f"NO-{n:06d}" if missing else suffix(n)
+            async with session.get(f"{url}/api/handles/{PREFIX}/{name}") as resp:
+                await resp.read()
+
+    await asyncio.gather(*(worker(s) for s in sessions))
+
+
 def warm(url: str, count: int, workers: int = 1, missing: bool = False) -> None:
     """Request every seeded handle (or, ``missing``, every not-found name of the run) once through each
     worker, so that the cache-hit runs hit whichever worker the kernel hands a connection to."""
-    import aiohttp
-
-    per_worker = 8
-
-    async def pinned_sessions() -> dict[int, list[aiohttp.ClientSession]]:
-        """Keep-alive sessions of one connection each, grouped by the worker that holds the connection."""
-        groups: dict[int, list[aiohttp.ClientSession]] = {}
-        for _ in range(workers * per_worker * 20):
-            if len(groups) == workers and all(len(g) >= per_worker for g in groups.values()):
-                break
-            session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1))
-            async with session.get(url + "/readyz") as resp:
-                pid = (await resp.json())["pid"]
-            if len(groups.get(pid, [])) >= per_worker:
-                await session.close()
-            else:
-                groups.setdefault(pid, []).append(session)
-        return groups
 
     async def go() -> None:
-        groups = await pinned_sessions()
+        groups = await _pinned_sessions(url, workers)
         try:
             for sessions in groups.values():
-                queue = iter(range(1, count + 1))
-
-                async def worker(session: aiohttp.ClientSession) -> None:
-                    for n in queue:
-                        name = f"NO-{n:06d}" if missing else suffix(n)
-                        async with session.get(f"{url}/api/handles/{PREFIX}/{name}") as resp:
-                            await resp.read()
-
-                await asyncio.gather(*(worker(s) for s in sessions))
+                await _request_all(url, sessions, count, missing)
         finally:
             for sessions in groups.values():
                 for session in sessions:

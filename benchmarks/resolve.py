@@ -43,39 +43,40 @@ def main() -> None:
     embedded = EmbeddedPostgres(workdir) if args.dsn is None else None
     dsn = embedded.start() if embedded else args.dsn
     keys = workdir / "keys"  # records are signed, as a node writes them; the node signs with the same key
-    results: list[Result] = []
     try:
         seed_seconds = asyncio.run(seed(dsn, args.handles, keys))
-
-        server, url = start_baseline(asyncio.run(served_bodies(dsn)), workdir)
-        try:
-            results.append(measure("baseline (bare aiohttp, dict)", 1, url, args, workdir))
-        finally:
-            server.stop()
-
-        for workers in sorted({1, args.workers}):
-            server, url = start_idres(dsn, workers, cache=True, keys_dir=keys)
-            try:
-                warm(url, args.handles, workers)
-                results.append(measure("cache hit", workers, url, args, workdir))
-                warm(url, args.handles, workers, missing=True)  # negative entries live 60 s: warmed just before their run
-                results.append(measure("not found (negative cache)", workers, url, args, workdir, missing=True))
-            finally:
-                server.stop()
-
-        for workers in sorted({1, args.workers}):
-            server, url = start_idres(dsn, workers, cache=False, keys_dir=keys)
-            try:
-                results.append(measure("cold read (cache off)", workers, url, args, workdir))
-                results.append(measure("not found (cache off)", workers, url, args, workdir, missing=True))
-            finally:
-                server.stop()
+        results = run_scenarios(dsn, keys, args, workdir)
     finally:
         if embedded:
             embedded.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-
     report(results, args, seed_seconds)
+
+
+def run_scenarios(dsn: str, keys: Path, args: argparse.Namespace, workdir: Path) -> list[Result]:
+    """The baseline, then idres with the cache on (hits, negative hits) and off (cold reads)."""
+    server, url = start_baseline(asyncio.run(served_bodies(dsn)), workdir)
+    try:
+        results = [measure("baseline (bare aiohttp, dict)", 1, url, args, workdir)]
+    finally:
+        server.stop()
+    for workers in sorted({1, args.workers}):
+        server, url = start_idres(dsn, workers, cache=True, keys_dir=keys)
+        try:
+            warm(url, args.handles, workers)
+            results.append(measure("cache hit", workers, url, args, workdir))
+            warm(url, args.handles, workers, missing=True)  # negative entries live 60 s: warmed just before their run
+            results.append(measure("not found (negative cache)", workers, url, args, workdir, missing=True))
+        finally:
+            server.stop()
+    for workers in sorted({1, args.workers}):
+        server, url = start_idres(dsn, workers, cache=False, keys_dir=keys)
+        try:
+            results.append(measure("cold read (cache off)", workers, url, args, workdir))
+            results.append(measure("not found (cache off)", workers, url, args, workdir, missing=True))
+        finally:
+            server.stop()
+    return results
 
 
 def report(results: list[Result], args: argparse.Namespace, seed_seconds: float) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Awaitable, Callable, Iterable, Sequence
 
 from registry.errors import (
     AuthenticationNeeded,
@@ -113,6 +113,17 @@ class Registrar:
             return list(values)
         return [v for v in values if v.type_key != SIGNATURE]
 
+    async def _write(self, handle: Handle, caller: Caller | None, once: Callable[[Caller], Awaitable[WriteResult]],
+                     *, homed: bool = True) -> WriteResult:
+        """``once(caller)`` for an authenticated caller, retried on conflict; the handle is evicted from the
+        cache after. ``homed``: the handle must be under a homed prefix (its new version is signed here)."""
+        if homed:
+            self._require_homed(handle)
+        known = self._require_caller(caller, handle.text)
+        result = await retry_on_conflict(lambda: once(known))
+        self._written(handle)
+        return result
+
     def _written(self, handle: Handle) -> None:
         self._engine.invalidate(handle.key)
 
@@ -121,11 +132,7 @@ class Registrar:
     async def put(self, handle: Handle, values: Sequence[HandleValue], caller: Caller | None, *, overwrite: bool = True) -> WriteResult:
         """Create the handle with these values, or replace all its values (``overwrite``)."""
         check_indexes(values)
-        self._require_homed(handle)
-        caller = self._require_caller(caller, handle.text)
-        result = await retry_on_conflict(lambda: self._put_once(handle, values, caller, overwrite))
-        self._written(handle)
-        return result
+        return await self._write(handle, caller, lambda known: self._put_once(handle, values, known, overwrite))
 
     async def _put_once(self, handle: Handle, values: Sequence[HandleValue], caller: Caller, overwrite: bool) -> WriteResult:
         now = self.now()
@@ -191,11 +198,7 @@ class Registrar:
         if not values:
             raise InvalidValue("no values to add", handle=handle.text)
         check_indexes(values)
-        self._require_homed(handle)
-        caller = self._require_caller(caller, handle.text)
-        result = await retry_on_conflict(lambda: self._add_once(handle, values, caller, overwrite))
-        self._written(handle)
-        return result
+        return await self._write(handle, caller, lambda known: self._add_once(handle, values, known, overwrite))
 
     async def _add_once(self, handle: Handle, values: Sequence[HandleValue], caller: Caller, overwrite: bool) -> WriteResult:
         existing = await self._fresh(handle)
@@ -216,11 +219,8 @@ class Registrar:
         return WriteResult(handle.text, created=not clashing)
 
     async def remove_values(self, handle: Handle, indexes: Sequence[int], caller: Caller | None) -> WriteResult:
-        self._require_homed(handle)  # the changed record must be signed anew, which only its node can do
-        caller = self._require_caller(caller, handle.text)
-        result = await retry_on_conflict(lambda: self._remove_once(handle, set(indexes), caller))
-        self._written(handle)
-        return result
+        # homed: the changed record must be signed anew, which only its node can do
+        return await self._write(handle, caller, lambda known: self._remove_once(handle, set(indexes), known))
 
     async def _remove_once(self, handle: Handle, indexes: set[int], caller: Caller) -> WriteResult:
         existing = await self._fresh(handle)
@@ -238,23 +238,18 @@ class Registrar:
     # --- delete, list ----------------------------------------------------------------------------
 
     async def delete(self, handle: Handle, caller: Caller | None) -> WriteResult:
-        caller = self._require_caller(caller, handle.text)
+        return await self._write(handle, caller, lambda known: self._delete_once(handle, known), homed=False)
 
-        async def once() -> WriteResult:
-            existing = await self._fresh(handle)
-            if existing is None:
-                raise HandleNotFound(handle=handle.text)
-            needed = P.DELETE_HANDLE
-            if not await self._rights.may(caller, needed, grants_of(existing.record)):
-                parent_needed = P.DELETE_DERIVED_PREFIX if handle.is_prefix_record else P.DELETE_HANDLE
-                if not await self._rights.may(caller, parent_needed, await self._prefix_grants(handle, for_creation=False)):
-                    raise InsufficientPermissions(f"{caller.identity} may not delete {handle.text}", handle=handle.text)
-            await self._store.delete(handle, existing.version)
-            return WriteResult(handle.text, created=False)
-
-        result = await retry_on_conflict(once)
-        self._written(handle)
-        return result
+    async def _delete_once(self, handle: Handle, caller: Caller) -> WriteResult:
+        existing = await self._fresh(handle)
+        if existing is None:
+            raise HandleNotFound(handle=handle.text)
+        if not await self._rights.may(caller, P.DELETE_HANDLE, grants_of(existing.record)):
+            parent_needed = P.DELETE_DERIVED_PREFIX if handle.is_prefix_record else P.DELETE_HANDLE
+            if not await self._rights.may(caller, parent_needed, await self._prefix_grants(handle, for_creation=False)):
+                raise InsufficientPermissions(f"{caller.identity} may not delete {handle.text}", handle=handle.text)
+        await self._store.delete(handle, existing.version)
+        return WriteResult(handle.text, created=False)
 
     async def list_handles(self, prefix: str, caller: Caller | None, *, page: int | None, page_size: int | None) -> tuple[int, list[str]]:
         if not self._allow_list:

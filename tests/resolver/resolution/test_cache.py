@@ -339,6 +339,36 @@ class TestTtlLru:
         assert cache.evictions == 1
 
 
+    def test_expired_entries_are_kept_for_the_keeping_window_only(self):
+        clock = FakeClock(0.0)
+        cache = TtlLru(10, 1000, clock, keep_expired=100)
+        cache.put("a", "A", ttl=30, size=7)
+        assert cache.get_expired("a") is None  # still fresh
+        clock.now = 40
+        assert cache.get("a") is None  # past its TTL: not a hit any more
+        assert cache.get_expired("a") == ("A", 10)
+        assert (len(cache), cache.bytes) == (1, 7)  # kept, and still counted
+        clock.now = 130
+        assert cache.get_expired("a") is None  # 100 s past expiry: gone, with its bytes
+        assert (len(cache), cache.bytes) == (0, 0)
+
+    def test_kept_expired_entries_count_towards_the_caps(self):
+        clock = FakeClock(0.0)
+        cache = TtlLru(2, None, clock, keep_expired=1000)
+        cache.put("old", 1, ttl=5)
+        clock.now = 10
+        cache.put("b", 2, ttl=60)
+        cache.put("c", 3, ttl=60)  # the expired entry is the least recently used: it goes first
+        assert cache.get_expired("old") is None and cache.evictions == 1
+        assert (cache.get("b"), cache.get("c")) == (2, 3)
+
+    def test_without_a_keeping_window_nothing_expired_is_kept(self):
+        clock = FakeClock(0.0)
+        cache = TtlLru(10, None, clock)
+        cache.put("a", "A", ttl=5)
+        clock.now = 5
+        assert cache.get_expired("a") is None and len(cache) == 0
+
 # ------------------------------------------------------------------------------------------- SingleFlight
 
 

@@ -187,6 +187,22 @@ async def test_a_write_after_a_negative_answer_is_seen_after_invalidate():
 # ------------------------------------------------------------------------------------------- positive TTL
 
 
+async def test_an_expired_entry_is_kept_for_serving_stale_but_never_a_hit():
+    record = stored("88.101/SN-1", url(1, 40))
+    engine, source, clock = make_engine(record, keep_expired=600)
+    start = clock.now
+    entry = await engine.resolve(h("88.101/SN-1"))
+    assert engine.expired("88.101/SN-1") is None  # fresh
+    clock.now = start + 100
+    assert engine.lookup("88.101/SN-1") is None
+    assert engine.expired("88.101/SN-1") == (entry, 60)
+    await engine.resolve(h("88.101/SN-1"))  # a miss: loaded again
+    assert len(source.calls) == 2 and engine.expired("88.101/SN-1") is None
+    engine.invalidate("88.101/SN-1")
+    clock.now = start + 1000
+    assert engine.expired("88.101/SN-1") is None  # an invalidated entry is not kept
+
+
 async def test_positive_entry_expires_after_the_smallest_value_ttl():
     record = stored("88.101/SN-1", url(1, 300), url(2, 40), url(3, 1000))
     engine, source, clock = make_engine(record)
