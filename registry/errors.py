@@ -113,6 +113,28 @@ class AuthenticationFailed(IdresError):
     http_status = 401
 
 
+class UpstreamUnavailable(IdresError):
+    """No node serving a delegated prefix answered (refused, timed out, failed) within the deadline."""
+
+    response_code = ResponseCode.SERVER_NOT_RESP
+    http_status = 504
+
+
+class UpstreamInvalid(IdresError):
+    """A node serving a delegated prefix answered with something idres cannot relay: not JSON, the record
+    of another handle, a record whose signatures do not verify."""
+
+    response_code = ResponseCode.ERROR
+    http_status = 502
+
+
+class ResolutionLoop(IdresError):
+    """Resolution came back to a node it had passed, or passed through too many nodes."""
+
+    response_code = ResponseCode.RECURSION_COUNT_TOO_HIGH
+    http_status = 508
+
+
 class InsufficientPermissions(IdresError):
     response_code = ResponseCode.INSUFFICIENT_PERMISSIONS
 

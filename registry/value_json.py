@@ -256,3 +256,21 @@ def render_values(values: Iterable[HandleValue]) -> bytes:
     """The JSON array of values, in index order."""
     return orjson.dumps([value_to_json(v) for v in sorted(values, key=lambda v: v.index)])
 
+
+
+def parse_answer_values(items: Any) -> list[HandleValue]:
+    """The values of a resolution answer from another node, their timestamps kept (a PUT body's are not)."""
+    if not isinstance(items, list):
+        raise ProtocolError("'values' must be an array")
+    return [_with_timestamp(parse_value(item), item) for item in items]
+
+
+def _with_timestamp(value: HandleValue, item: dict[str, Any]) -> HandleValue:
+    stamp = item.get("timestamp")
+    if stamp is None:
+        return value
+    try:
+        moment = datetime.strptime(str(stamp), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise InvalidValue(f"timestamp {stamp!r} of value {value.index} is not of the form 2026-11-24T13:28:22Z") from None
+    return value.stamped(int(moment.timestamp()))

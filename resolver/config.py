@@ -119,6 +119,37 @@ class Cache(Section):
         return self
 
 
+class Resolution(Section):
+    """How a node resolves what other nodes serve: delegation, the root, verification, serving stale."""
+
+    node_name: str | None = None
+    root_node: tuple[str, ...] = ()
+    trust_root: Path | None = None
+    refer: bool = False
+    upstream_timeout: float = Field(2.0, gt=0, le=300)
+    upstream_deadline: float = Field(5.0, gt=0, le=600)
+    upstream_connections: int = Field(100, ge=1, le=10_000)
+    max_hops: int = Field(8, ge=1, le=64)
+    stale_window: int = Field(86400, ge=0)
+    stale_refresh_interval: float = Field(30.0, gt=0)
+
+    @field_validator("root_node", mode="before")
+    @classmethod
+    def _split_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        for url in value:
+            if not str(url).startswith(("http://", "https://")):
+                raise ValueError(f"root node {url!r} is not an http:// or https:// URL")
+        return tuple(str(url).rstrip("/") for url in value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Resolution":
+        if self.upstream_timeout > self.upstream_deadline:
+            raise ValueError("IDRES_UPSTREAM_TIMEOUT must not be longer than IDRES_UPSTREAM_DEADLINE")
+        return self
+
+
 class Signing(Section):
     env_names: ClassVar[dict[str, str]] = {"enabled": "signing"}
     enabled: bool = True
@@ -177,6 +208,7 @@ class Settings(BaseModel):
     requests: Requests = Field(default_factory=Requests)
     auth: Auth = Field(default_factory=Auth)
     cache: Cache = Field(default_factory=Cache)
+    resolution: Resolution = Field(default_factory=Resolution)
     signing: Signing = Field(default_factory=Signing)
     operation: Operation = Field(default_factory=Operation)
     client: Client = Field(default_factory=Client)
@@ -225,6 +257,11 @@ class Settings(BaseModel):
     def with_changes(self, **changes: Any) -> "Settings":
         """New Settings: these, with ``changes`` by flat name, validated again."""
         return self._from_flat({**self.flat(), **changes})
+
+    @property
+    def node_name(self) -> str:
+        """This node's name in ``Via`` headers and errors: IDRES_NODE_NAME, else its advertised HTTP address."""
+        return self.resolution.node_name or f"{self.listen.advertised_address}:{self.listen.port}"
 
     @property
     def keys_path(self) -> Path:

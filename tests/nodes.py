@@ -116,7 +116,7 @@ class InProcessNode:
             admin = await create_prefix_admin(store, prefix, now)
         finally:
             await pool.close()
-        await self.node.registrar.reload_authority()
+        await self.node.keeper.reload()
         self.admins[prefix] = admin
         return admin
 

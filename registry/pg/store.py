@@ -14,7 +14,7 @@ import asyncpg
 
 from .db import unavailable_on_driver_errors
 from ..errors import ConcurrentUpdate, HandleAlreadyExists, HandleNotFound
-from ..model import NA, Handle, Record, fold
+from ..model import NA, NA_KEY, Handle, Record, fold
 from ..records import StoredRecord
 
 OP_CREATE, OP_DELETE, OP_UPDATE, OP_HOME, OP_UNHOME = 1, 2, 3, 4, 5
@@ -22,6 +22,7 @@ OP_CREATE, OP_DELETE, OP_UPDATE, OP_HOME, OP_UNHOME = 1, 2, 3, 4, 5
 _COLUMNS = "spelled, vals, public_json, min_ttl, expires_at, version, sig_expires"
 _GET = f"SELECT {_COLUMNS} FROM handles WHERE handle = $1"
 _GET_MANY = f"SELECT handle, {_COLUMNS} FROM handles WHERE handle = ANY($1::text[])"
+_BY_PREFIX = f"SELECT {_COLUMNS} FROM handles WHERE prefix = $1"
 _INSERT = (
     "INSERT INTO handles (handle, spelled, prefix, vals, public_json, min_ttl, expires_at, sig_expires)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (handle) DO NOTHING RETURNING version"
@@ -107,6 +108,12 @@ class Store:
                     offset,
                 )
         return total, [r["spelled"] for r in rows]
+
+    async def prefix_records(self) -> list[StoredRecord]:
+        """Every ``0.NA/<prefix>`` record held here: the prefixes described, delegations among them."""
+        with unavailable_on_driver_errors():
+            rows = await self._pool.fetch(_BY_PREFIX, NA_KEY)
+        return [_from_row(row) for row in rows]
 
     async def homed_prefixes(self) -> list[str]:
         with unavailable_on_driver_errors():

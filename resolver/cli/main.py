@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     names = ("host", "port", "tls_port", "tls_cert", "tls_key", "workers", "demo", "allow_http_auth", "server_admins",
-             "data_dir", "dsn", "log_level", "url", "user", "password", "ca_file", "keys_dir", "key_algorithm")
+             "data_dir", "dsn", "log_level", "url", "user", "password", "ca_file", "keys_dir", "key_algorithm",
+             "trust_root", "root_node", "refer")
     found = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     if getattr(args, "insecure", False):
         found["tls_verify"] = False

@@ -17,6 +17,8 @@ from registry.pg.migrate import migrate
 from ..config import Settings
 from ..keys.site import site_of
 from ..ops.provisioning import create_prefix_admin, home_prefix, node_store
+from ..resolution.keeper import load_snapshot
+from . import delegation_commands
 from .output import EXIT_OK, EXIT_REFUSED, Output
 
 
@@ -38,6 +40,11 @@ def _add_serve(sub: argparse._SubParsersAction, common: argparse.ArgumentParser,
                        help="accept credentials over plain HTTP, behind a TLS-terminating proxy (IDRES_ALLOW_HTTP_AUTH)")
     serve.add_argument("--server-admin", action="append", dest="server_admins",
                        help="identity index:handle with every right on this node; repeatable (IDRES_SERVER_ADMINS)")
+    serve.add_argument("--trust-root", type=Path, help="verify other nodes' answers up to this root key, PEM or JWK (IDRES_TRUST_ROOT)")
+    serve.add_argument("--root-node", action="append", dest="root_node", metavar="URL",
+                       help="a root node to ask for prefixes this node knows nothing of; repeatable (IDRES_ROOT_NODE)")
+    serve.add_argument("--refer", action="store_true", default=None,
+                       help="refer clients to delegates instead of resolving for them, unless they send doNotRefer (IDRES_REFER)")
     serve.set_defaults(run=cmd_serve)
 
 
@@ -45,7 +52,7 @@ def _add_operator_commands(sub: argparse._SubParsersAction, common: argparse.Arg
     mig = sub.add_parser("migrate", parents=[common, storage], help="create or upgrade the database schema")
     mig.set_defaults(run=cmd_migrate)
 
-    prefix = sub.add_parser("prefix", help="home, unhome or list this node's prefixes")
+    prefix = sub.add_parser("prefix", help="home, unhome, delegate or list this node's prefixes")
     psub = prefix.add_subparsers(dest="action", required=True, metavar="ACTION")
     for action, text in (("home", "answer for a prefix here"), ("unhome", "stop answering for a prefix")):
         p = psub.add_parser(action, parents=[common, storage], help=text)
@@ -54,8 +61,9 @@ def _add_operator_commands(sub: argparse._SubParsersAction, common: argparse.Arg
             p.add_argument("--port", type=int, help="HTTP port published in the prefix's HS_SITE (IDRES_PORT)")
             p.add_argument("--tls-port", help="HTTPS port published in the prefix's HS_SITE (IDRES_TLS_PORT)")
         p.set_defaults(run=cmd_prefix_home if action == "home" else cmd_prefix_unhome)
-    plist = psub.add_parser("list", parents=[common, storage], help="list homed prefixes")
+    plist = psub.add_parser("list", parents=[common, storage], help="list homed prefixes and delegations")
     plist.set_defaults(run=cmd_prefix_list)
+    delegation_commands.add_parsers(psub, common, storage)
 
     admin = sub.add_parser("admin", help="manage admin identities")
     asub = admin.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -140,12 +148,16 @@ def cmd_prefix_unhome(args: argparse.Namespace, settings: Settings, out: Output)
 
 
 def cmd_prefix_list(args: argparse.Namespace, settings: Settings, out: Output) -> int:
-    async def go() -> list[str]:
+    async def go():
         async with node_store(settings) as (store, _keyring):
-            return await store.homed_prefixes()
+            return await load_snapshot(store)
 
-    prefixes = _run(go)
-    out.emit({"prefixes": prefixes}, "\n".join(prefixes) if prefixes else "(no prefixes homed)")
+    snapshot = _run(go)
+    prefixes = list(snapshot.homed)
+    delegated = {d.prefix: d.describe() for d in snapshot.delegated()}
+    lines = prefixes or ["(no prefixes homed)"]
+    lines += [f"{prefix} -> {where}" for prefix, where in sorted(delegated.items())]
+    out.emit({"prefixes": prefixes, **({"delegated": delegated} if delegated else {})}, "\n".join(lines))
     return EXIT_OK
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import handles, health, prefixes
+from . import delegations, handles, health, prefixes
 from .context import NODE, SIGNER, NodeParts
 from .errors import add_catch_all
 from .signatures import ResponseSigner
@@ -19,6 +19,7 @@ def create_app(node: NodeParts) -> web.Application:
         app[SIGNER] = ResponseSigner(node.keyring, settings.signing.http_signature_lifetime)
     handles.add_routes(app)
     prefixes.add_routes(app)
+    delegations.add_routes(app)
     health.add_routes(app)
     add_catch_all(app)
     return app

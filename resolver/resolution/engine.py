@@ -1,22 +1,30 @@
-"""Resolution: cache, then the local store. No aiohttp, no asyncpg.
+"""Resolution: the cache, then the local store or the node that serves the handle. No aiohttp, no asyncpg.
 
-``lookup`` is the hot path: one dictionary probe, no await. ``resolve`` adds the authority check and a
-single-flight load from the store on a miss. Negative answers (an authoritative "no such handle") are
-cached too, with their own TTL and cap. Invalidation comes from the change log (see invalidation.py)
-and from this process's own writes.
+``peek``/``lookup`` are the hot path: one dictionary probe, no await. ``answer`` handles a miss: it asks
+the authority snapshot who answers for the handle, then loads the record once per key however many
+requests wait (single flight) — from the local store for a homed prefix, from the delegate (or the
+root) otherwise, through ``Forwarder``. Positive and negative answers are cached with their TTLs.
+An entry past its TTL is kept for the stale window: when the node serving it fails, it is served
+stale (RFC 8767), and its refresh is tried at most once per refresh interval. Invalidation comes from
+the change log (see invalidation.py) and from this process's own writes.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Hashable, Protocol
+from dataclasses import dataclass
+from typing import Any, Callable, Hashable, Protocol, Sequence
 
-from registry.errors import PrefixNotHomed
-from registry.model import Handle, Record
+from registry.errors import IdresError, PrefixNotHomed, UpstreamInvalid, UpstreamUnavailable
+from registry.model import Handle, HandleValue, Record
 from registry.records import StoredRecord
 
-from ..core.authority import CurrentAuthority
+from ..core.authority import CurrentAuthority, Delegated, Homed
 from .cache import SingleFlight, TtlLru, TtlPolicy
+
+HIT, URI_MISS, STALE, STALE_SERVED, BYPASS = "hit", "uri-miss", "stale", "stale-served", "bypass"
+LOCAL = "local"
+FAILED_REFRESHES = 100_000
 
 
 class RecordSource(Protocol):
@@ -28,13 +36,29 @@ class CachedRecord:
 
     A transport that renders the record (the HTTP JSON answer, later an HTML page or a wire message)
     keeps its rendering here under a key of its own, so it is made once per record version.
+    ``source`` is the node that is authoritative for it (``LOCAL`` for this one), ``verified`` whether
+    an answer from another node was checked up to the trust root; ``stored_at`` and ``expires`` are on
+    the engine's clock.
     """
 
-    __slots__ = ("stored", "renderings")
+    __slots__ = ("stored", "renderings", "source", "verified", "stored_at", "expires")
 
-    def __init__(self, stored: StoredRecord) -> None:
+    def __init__(self, stored: StoredRecord, source: str = LOCAL, verified: bool = False) -> None:
         self.stored = stored
         self.renderings: dict[Hashable, Any] = {}
+        self.source = source
+        self.verified = verified
+        self.stored_at = self.expires = 0.0
+
+
+class NegativeEntry:
+    """An authoritative "no such handle", from ``source``."""
+
+    __slots__ = ("source", "stored_at", "expires")
+
+    def __init__(self, source: str = LOCAL) -> None:
+        self.source = source
+        self.stored_at = self.expires = 0.0
 
 
 class _NotFound:
@@ -45,6 +69,20 @@ class _NotFound:
 
 
 NOT_FOUND = _NotFound()
+
+
+@dataclass(slots=True)
+class Found:
+    """An answer and how it was obtained (``HIT``, ``URI_MISS``, ``STALE`` (an expired entry, refreshed),
+    ``STALE_SERVED`` (the refresh failed: ``failure`` says why), ``BYPASS`` (cache off))."""
+
+    entry: CachedRecord | NegativeEntry
+    how: str
+    failure: IdresError | None = None
+
+    @property
+    def record(self) -> CachedRecord | None:
+        return self.entry if isinstance(self.entry, CachedRecord) else None
 
 
 class Engine:
@@ -59,6 +97,7 @@ class Engine:
         negative_max_entries: int = 100_000,
         enabled: bool = True,
         keep_expired: float = 0.0,
+        refresh_interval: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -67,53 +106,104 @@ class Engine:
         self.policy = policy
         self.configured = enabled
         self.enabled = enabled
+        self.clock = clock
         self._wall = wall_clock
         self.positive: TtlLru[str, CachedRecord] = TtlLru(max_entries, max_bytes, clock, keep_expired)
-        self.negative: TtlLru[str, _NotFound] = TtlLru(negative_max_entries, None, clock)
-        self._flights: SingleFlight[str, CachedRecord | None] = SingleFlight()
+        self.negative: TtlLru[str, NegativeEntry] = TtlLru(negative_max_entries, None, clock)
+        self._failed: TtlLru[str, IdresError] = TtlLru(FAILED_REFRESHES, None, clock)
+        self._refresh_interval = refresh_interval
+        self._flights: SingleFlight[str, CachedRecord | NegativeEntry] = SingleFlight()
+        self.forwarder: Any = None  # resolution.forwarding.Forwarder, when other nodes can be asked
         self.hits = 0
         self.misses = 0
+        self.stale_answers = 0
+
+    def peek(self, key: str) -> CachedRecord | NegativeEntry | None:
+        """The fresh cache entry for a comparison key, if any. Synchronous: the hot path."""
+        entry = self.positive.get(key)
+        if entry is None:
+            entry = self.negative.get(key)  # type: ignore[assignment]
+            if entry is None:
+                return None
+        self.hits += 1
+        return entry
 
     def lookup(self, key: str) -> CachedRecord | _NotFound | None:
-        """The cached answer for a comparison key, if any. Synchronous: the hot path."""
-        entry = self.positive.get(key)
-        if entry is not None:
-            self.hits += 1
-            return entry
-        if self.negative.get(key) is not None:
-            self.hits += 1
-            return NOT_FOUND
-        return None
+        """The cached answer for a comparison key: the record, NOT_FOUND, or None when not cached."""
+        entry = self.peek(key)
+        return NOT_FOUND if isinstance(entry, NegativeEntry) else entry
 
     def expired(self, key: str) -> tuple[CachedRecord, float] | None:
         """A positive entry kept past its TTL, and how many seconds ago it expired."""
         return self.positive.get_expired(key)
 
-    async def resolve(self, handle: Handle) -> CachedRecord | None:
-        """The record of a handle this node answers for (None if it has none); PrefixNotHomed otherwise."""
-        entry = self.lookup(handle.key)
+    async def resolve(self, handle: Handle, via: tuple[str, ...] = ()) -> CachedRecord | None:
+        """The record of a handle (None if the authority has none); PrefixNotHomed when nobody known serves it."""
+        return (await self.answer(handle, via)).record
+
+    async def answer(self, handle: Handle, via: tuple[str, ...] = ()) -> Found:
+        """The answer for a handle, and how it was obtained."""
+        entry = self.peek(handle.key)
         if entry is not None:
-            return None if entry is NOT_FOUND else entry  # type: ignore[return-value]
-        if not self.authority.snapshot.covers(handle):
+            return Found(entry, HIT)
+        authority = self.authority.snapshot.answer_for(handle)
+        if isinstance(authority, Homed):
+            return await self._load(handle, self._local_loader(handle.key), stale_allowed=False)
+        if self.forwarder is None or (not isinstance(authority, Delegated) and not self.forwarder.root_urls):
             raise PrefixNotHomed(handle=handle.text)
-        self.misses += 1
-        key = handle.key
+        self.forwarder.upstream.check_path(via)  # a loop is refused before it joins a load it may be part of
+        delegation = authority if isinstance(authority, Delegated) else None
+        return await self._load(handle, self._upstream_loader(handle, delegation, via), stale_allowed=True)
 
-        async def load() -> CachedRecord | None:
+    def _local_loader(self, key: str) -> Callable[[], Any]:
+        async def load() -> CachedRecord | NegativeEntry:
             stored = await self.source.get(key)
-            return CachedRecord(stored) if stored is not None else None
+            return CachedRecord(stored) if stored is not None else NegativeEntry()
 
-        def keep(entry: CachedRecord | None) -> None:
-            if not self.enabled:
-                return
-            if entry is None:
-                self.negative.put(key, NOT_FOUND, self.policy.negative())
-            else:
-                ttl = self.policy.positive(entry.stored.cache_ttl(int(self._wall())))
-                self.positive.put(key, entry, ttl, entry.stored.size)
+        return load
 
-        entry, _fresh = await self._flights.do(key, load, keep)
-        return entry
+    def _upstream_loader(self, handle: Handle, delegation: Delegated | None, via: tuple[str, ...]) -> Callable[[], Any]:
+        async def load() -> CachedRecord | NegativeEntry:
+            answered = await self.forwarder.fetch(handle, delegation, via)
+            if answered.record is None:
+                return NegativeEntry(answered.node)
+            return CachedRecord(StoredRecord.from_record(answered.record), answered.node, answered.verified)
+
+        return load
+
+    async def _load(self, handle: Handle, load: Callable[[], Any], *, stale_allowed: bool) -> Found:
+        key = handle.key
+        self.misses += 1
+        kept = self.positive.get_expired(key) if stale_allowed else None
+        if kept is not None and self._failed.get(key) is not None:
+            return self._stale(kept[0], self._failed.get(key))
+        try:
+            entry, _fresh = await self._flights.do(key, load, lambda e: self._keep(key, e))
+        except (UpstreamUnavailable, UpstreamInvalid) as failure:
+            if kept is None:
+                raise
+            self._failed.put(key, failure, self._refresh_interval)
+            return self._stale(kept[0], failure)
+        how = BYPASS if not self.enabled else STALE if kept is not None else URI_MISS
+        return Found(entry, how)
+
+    def _stale(self, entry: CachedRecord, failure: IdresError | None) -> Found:
+        self.stale_answers += 1
+        return Found(entry, STALE_SERVED, failure)
+
+    def _keep(self, key: str, entry: CachedRecord | NegativeEntry) -> None:
+        now = self.clock()
+        entry.stored_at = entry.expires = now
+        if not self.enabled:
+            return
+        if isinstance(entry, NegativeEntry):
+            ttl = self.policy.negative()
+            entry.expires = now + ttl
+            self.negative.put(key, entry, ttl)
+        else:
+            ttl = self.policy.positive(entry.stored.cache_ttl(int(self._wall())))
+            entry.expires = now + ttl
+            self.positive.put(key, entry, ttl, entry.stored.size)
 
     async def record_of(self, handle: Handle) -> Record | None:
         """The record of a handle under a prefix homed here, through the cache; None otherwise."""
@@ -121,6 +211,22 @@ class Engine:
             return None
         entry = await self.resolve(handle)
         return entry.stored.record if entry is not None else None
+
+    async def record_anywhere(self, handle: Handle) -> Record | None:
+        """The record of any handle this node can resolve, here or through other nodes."""
+        entry = await self.resolve(handle)
+        return entry.stored.record if entry is not None else None
+
+    async def chain_values(self, text: str) -> Sequence[HandleValue] | None:
+        """The values of a record a signature chain needs (certificates), for verifying other nodes' answers."""
+        try:
+            handle = Handle.parse(text, max_length=10**4)
+        except IdresError:
+            return None
+        authority = self.authority.snapshot.answer_for(handle)
+        if self.forwarder is None:
+            return None
+        return await self.forwarder.certificate_values(text, authority if isinstance(authority, (Homed, Delegated)) else None)
 
     def invalidate(self, key: str) -> None:
         self.positive.pop(key)

@@ -2,7 +2,8 @@
 
 A dedicated connection LISTENs on the change channel; each NOTIFY (and, as a safety net, a poll every
 ``cache_poll_interval`` seconds) drains ``changes_since(cursor)`` and evicts the handles it names. A
-home or unhome reloads the homed prefixes and empties the cache.
+home or unhome reloads the authority snapshot and empties the cache; a change to a prefix record
+refreshes the delegation it describes.
 
 Staleness bound: a write committed at time T is no longer served from this process's cache after
 T + 2 × poll interval. A drain either finishes within one interval (evicting the handle) or is treated
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable
 
 import asyncpg
 
@@ -23,6 +23,7 @@ from registry.errors import ServerUnavailable
 from registry.pg.store import OP_HOME, OP_UNHOME
 
 from .engine import Engine
+from .keeper import AuthorityKeeper
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = 5.0
@@ -33,12 +34,12 @@ class ChangeFollower:
         self,
         dsn: str,
         engine: Engine,
-        reload_authority: Callable[[], Awaitable[None]],
+        keeper: AuthorityKeeper,
         poll_interval: float = 1.0,
     ) -> None:
         self._dsn = dsn
         self._engine = engine
-        self._reload_authority = reload_authority
+        self._keeper = keeper
         self._interval = poll_interval
         self._wake = asyncio.Event()
         self._conn: asyncpg.Connection | None = None
@@ -70,7 +71,7 @@ class ChangeFollower:
         conn.add_termination_listener(lambda _c: self._wake.set())
         self.cursor = await feed.head(conn)
         # Whatever was cached before this point may have missed changes: start clean.
-        await self._reload_authority()
+        await self._keeper.reload()
         self._engine.set_enabled(True)
         self._engine.invalidate_all()
         self.connected = True
@@ -96,14 +97,14 @@ class ChangeFollower:
         applied, more = 0, True
         while more:
             changes, self.cursor, more = await feed.changes_since(self._conn, self.cursor)
-            prefixes_changed = False
+            homing_changed = False
             for change in changes:
-                if change.op in (OP_HOME, OP_UNHOME):
-                    prefixes_changed = True
+                homing_changed |= change.op in (OP_HOME, OP_UNHOME)
                 self._engine.invalidate(change.handle)
-            if prefixes_changed:
-                await self._reload_authority()
-                self._engine.invalidate_all()
+            if homing_changed:
+                await self._keeper.reload()
+            else:
+                await self._keeper.refresh(c.handle for c in changes)
             applied += len(changes)
         self.applied += applied
         return applied

@@ -21,31 +21,51 @@ from registry.pg.migrate import check_schema
 from registry.pg.store import Store
 
 from ..config import Settings
-from ..core.authority import AuthoritySnapshot, CurrentAuthority
+from ..core.authority import CurrentAuthority
 from ..core.rights import Rights
 from ..keys.keyring import Keyring
 from ..keys.renewal import SignatureRenewer
 from ..keys.sealing import NodeSealer
 from ..keys.site import SiteDescription, site_of
+from ..resolution.batching import CoalescingSource
 from ..resolution.cache import TtlPolicy
 from ..resolution.engine import Engine
+from ..resolution.forwarding import Forwarder
 from ..resolution.invalidation import ChangeFollower
+from ..resolution.keeper import AuthorityKeeper, load_snapshot
+from ..resolution.upstream import Upstream, load_trust_anchor, open_session
 from ..writes.registrar import Registrar
 
 READY_TIMEOUT = 2.0
 
 
 def build_engine(settings: Settings, store: Store, authority: CurrentAuthority) -> Engine:
-    cache = settings.cache
+    cache, resolution = settings.cache, settings.resolution
     return Engine(
-        store,
+        CoalescingSource(store),
         authority,
         policy=TtlPolicy(cache.min_ttl, cache.max_ttl, cache.negative_ttl),
         max_entries=cache.max_entries,
         max_bytes=cache.max_bytes,
         negative_max_entries=cache.negative_max_entries,
         enabled=cache.enabled,
+        keep_expired=resolution.stale_window,
+        refresh_interval=resolution.stale_refresh_interval,
     )
+
+
+def build_forwarder(settings: Settings, engine: Engine) -> Forwarder:
+    """Recursive resolution through other nodes, wired to the engine (which it asks for chains and HS_SERV)."""
+    resolution = settings.resolution
+    anchor = load_trust_anchor(resolution.trust_root, settings.signing.trust_root_handle) if resolution.trust_root else None
+    upstream = Upstream(
+        open_session(resolution.upstream_connections), node_name=settings.node_name, timeout=resolution.upstream_timeout,
+        deadline=resolution.upstream_deadline, max_hops=resolution.max_hops, anchor=anchor, certificates=engine.chain_values,
+    )
+    forwarder = Forwarder(upstream, root_urls=resolution.root_node, policy=engine.policy)
+    forwarder.local, forwarder.anywhere = engine.record_of, engine.record_anywhere
+    engine.forwarder = forwarder
+    return forwarder
 
 
 @dataclass
@@ -58,6 +78,8 @@ class Node:
     rights: Rights
     registrar: Registrar
     keyring: Keyring
+    keeper: AuthorityKeeper
+    forwarder: Forwarder | None = None
     follower: ChangeFollower | None = None
     renewer: SignatureRenewer | None = None
     _tasks: list[asyncio.Task] = field(default_factory=list)
@@ -72,11 +94,13 @@ class Node:
         try:
             async with pool.acquire() as conn:
                 await check_schema(conn)
-            authority = CurrentAuthority(AuthoritySnapshot(await Store(pool).homed_prefixes()))
+            authority = CurrentAuthority(await load_snapshot(Store(pool)))
+            node = cls.wire(settings, pool, authority, dsn)
         except BaseException:
             await pool.close()
             raise
-        return cls.wire(settings, pool, authority, dsn)
+        node.forwarder = build_forwarder(settings, node.engine)
+        return node
 
     @classmethod
     def wire(cls, settings: Settings, pool: asyncpg.Pool, authority: CurrentAuthority, dsn: str) -> "Node":
@@ -86,15 +110,16 @@ class Node:
         store = Store(pool, sealer)
         engine = build_engine(settings, store, authority)
         rights = Rights(engine.record_of, settings.auth.server_admin_refs)
+        keeper = AuthorityKeeper(store, authority, engine.invalidate_all)
         registrar = Registrar(
-            store, engine, rights, authority,
+            store, engine, rights, authority, keeper,
             prefix_admins_manage_handles=settings.auth.prefix_admins_manage_handles,
             allow_list_handles=settings.auth.allow_list_handles,
             max_handle_length=settings.requests.max_handle_length,
         )
-        node = cls(settings, pool, store, authority, engine, rights, registrar, keyring)
+        node = cls(settings, pool, store, authority, engine, rights, registrar, keyring, keeper)
         # The follower keeps the cache and the authority coherent (the latter even with the cache off).
-        node.follower = ChangeFollower(dsn, engine, registrar.reload_authority, settings.cache.poll_interval)
+        node.follower = ChangeFollower(dsn, engine, keeper, settings.cache.poll_interval)
         if sealer is not None:
             node.renewer = SignatureRenewer(
                 pool, store, sealer, engine.invalidate, renew_before=signing.signature_renew_before,
@@ -119,6 +144,8 @@ class Node:
         self._tasks.clear()
         if self.follower is not None:
             await self.follower.close()
+        if self.forwarder is not None:
+            await self.forwarder.upstream.close()
         await self.pool.close()
 
     def current_site(self) -> SiteDescription:

@@ -23,6 +23,7 @@ from registry.pg.embedded import EmbeddedPostgres
 from ..config import Settings
 from ..http.tls import server_context
 from ..ops.bootstrap import Prepared, prepare_database
+from ..resolution.upstream import load_trust_anchor
 from .budget import within_connection_budget
 from .sockets import reserve_port
 from .worker import worker_main
@@ -117,6 +118,8 @@ def serve(settings: Settings, announce: Callable[[Settings, Prepared, list[int]]
         settings = within_connection_budget(settings, embedded is not None)
         try:
             server_context(settings)  # make or check the certificate once, before the workers need it
+            if settings.resolution.trust_root is not None:  # and the trust root, before anything starts
+                load_trust_anchor(settings.resolution.trust_root, settings.signing.trust_root_handle)
             prepared = asyncio.run(prepare_database(settings, dsn, embedded is not None))
             if prepared.demo_admin is not None:
                 demo = str(prepared.demo_admin.identity)

@@ -26,17 +26,19 @@ from registry.errors import (
     ValuesNotFound,
 )
 from registry.model import Handle, HandleValue, Record, ancestors, check_indexes, prefix_record_handle
-from registry.values import SIGNATURE
+from registry.values import SIGNATURE, SiteInfo
 from registry.permissions import AdminPermission as P
 from registry.permissions import needed_for_change, needed_for_removal
 from registry.records import StoredRecord
 from registry.pg.store import Store
 
-from ..core.authority import AuthoritySnapshot, CurrentAuthority
+from ..core.authority import CurrentAuthority, Delegated, Homed
 from ..core.callers import Caller
 from ..core.retry import retry_on_conflict
 from ..core.rights import Rights, grants_of
 from ..resolution.engine import Engine
+from ..resolution.keeper import AuthorityKeeper
+from .delegations import remove_delegation, write_delegation
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Registrar:
         engine: Engine,
         rights: Rights,
         authority: CurrentAuthority,
+        keeper: AuthorityKeeper,
         *,
         prefix_admins_manage_handles: bool = True,
         allow_list_handles: bool = True,
@@ -63,6 +66,7 @@ class Registrar:
         self._engine = engine
         self._rights = rights
         self._authority = authority
+        self._keeper = keeper
         self._prefix_admins = prefix_admins_manage_handles
         self._allow_list = allow_list_handles
         self._clock = clock
@@ -79,7 +83,10 @@ class Registrar:
         return caller
 
     def _require_homed(self, handle: Handle) -> None:
-        if not self._authority.snapshot.covers(handle):
+        answer = self._authority.snapshot.answer_for(handle)
+        if isinstance(answer, Delegated):
+            raise PrefixNotHomed(f"That prefix doesn't live here: {answer.describe()} serves it; write there", handle=handle.text)
+        if not isinstance(answer, Homed):
             raise PrefixNotHomed(handle=handle.text)
 
     async def _fresh(self, handle: Handle) -> StoredRecord | None:
@@ -293,10 +300,21 @@ class Registrar:
         self._require_server_admin(caller, None)
         return await self._store.homed_prefixes()
 
+    async def delegate(self, prefix: str, caller: Caller | None, sites: list[SiteInfo]) -> Record:
+        """Delegate a prefix derived from one homed here to the node(s) of ``sites`` (server admins only)."""
+        self._require_server_admin(caller, prefix)
+        record = await write_delegation(self._store, self._authority.snapshot, prefix, sites, self.now())
+        await self._keeper.refresh([record.handle.key])
+        return record
+
+    async def undelegate(self, prefix: str, caller: Caller | None) -> None:
+        self._require_server_admin(caller, prefix)
+        await remove_delegation(self._store, self._authority.snapshot, prefix)
+        await self._keeper.refresh([prefix_record_handle(prefix).key])
+
     async def reload_authority(self) -> None:
         """A new snapshot of who answers for what, from the store; the cache starts afresh."""
-        self._authority.replace(AuthoritySnapshot(await self._store.homed_prefixes()))
-        self._engine.invalidate_all()
+        await self._keeper.reload()
 
 
 def _same_content(old: Sequence[HandleValue], new: Sequence[HandleValue]) -> bool:

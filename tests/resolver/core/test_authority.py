@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from registry.model import Handle
+from registry.values import TRANSPORTS, Interface, Server, SiteInfo
 from resolver.core.authority import UNKNOWN, AuthoritySnapshot, CurrentAuthority, Delegated, Homed
 
 
@@ -55,13 +56,46 @@ def test_homed_prefixes_replace_and_add():
     assert not current.snapshot.is_homed("88.300")  # with_homed made a new snapshot; the current one is as it was
 
 
-def test_the_answer_names_homed_delegated_or_unknown_by_the_nearest_entry():
-    child = Delegated("88.101.5")
-    snapshot = AuthoritySnapshot(["88.101"], {"88.101.5": child})
-    assert snapshot.answer_for(h("88.101/X")) == Homed("88.101")
-    assert snapshot.answer_for(h("88.101.5/X")) is child
-    assert snapshot.answer_for(h("0.NA/88.101.5.7")) is child  # the nearest ancestor with an entry
-    assert snapshot.answer_for(h("0.NA/88.101.6")) == Homed("88.101")
+SITE = SiteInfo(servers=(Server(1, "127.0.0.1", b"", (Interface(TRANSPORTS["HTTP"], 8001),)),))
+OTHER_SITE = SiteInfo(servers=(Server(1, "127.0.0.2", b"", (Interface(TRANSPORTS["HTTP"], 8002),)),))
+
+
+def test_the_longest_prefix_with_an_entry_answers_for_a_handle():
+    machinery = Delegated("88.101", sites=(SITE,), prefix_sites=(SITE,))
+    enterprise = Delegated("88.101.5", sites=(OTHER_SITE,), prefix_sites=(OTHER_SITE,))
+    snapshot = AuthoritySnapshot(["88"], {"88.101": machinery, "88.101.5": enterprise})
+    assert snapshot.answer_for(h("88/X")) == Homed("88")
+    assert snapshot.answer_for(h("88.101/X")) is machinery
+    assert snapshot.answer_for(h("88.101.5/X")) is enterprise
+    assert snapshot.answer_for(h("88.101.5.7/X")).sites == (OTHER_SITE,)  # 88.101.5 before 88.101
+    assert snapshot.answer_for(h("88.101.6/X")).sites == (SITE,)  # derived from 88.101: its HS_SITE.PREFIX
+    assert snapshot.answer_for(h("88.102/X")) is UNKNOWN  # a homed prefix answers for its own handles only
     assert snapshot.answer_for(h("77.1/X")) is UNKNOWN
-    assert not snapshot.covers(h("88.101.5/X")) and snapshot.homed == ("88.101",)
-    assert AuthoritySnapshot(["88.101.5"], {"88.101.5": child}).answer_for(h("88.101.5/X")) == Homed("88.101.5")
+    assert not snapshot.covers(h("88.101/X")) and snapshot.homed == ("88",)
+
+
+def test_prefix_records_are_answered_by_whoever_serves_the_parents_derived_prefixes():
+    machinery = Delegated("88.101", sites=(SITE,), prefix_sites=(SITE,))
+    snapshot = AuthoritySnapshot(["88"], {"88.101": machinery})
+    assert snapshot.answer_for(h("0.NA/88.101")) == Homed("88")  # the parent keeps the delegation record
+    assert snapshot.answer_for(h("0.NA/88.102")) == Homed("88")
+    assert snapshot.answer_for(h("0.NA/88.101.5")).sites == (SITE,)  # the delegate keeps its derived prefixes' records
+    assert snapshot.answer_for(h("0.NA/77")) is UNKNOWN
+    assert AuthoritySnapshot(["88.101.5"], {"88.101.5": machinery}).answer_for(h("88.101.5/X")) == Homed("88.101.5")
+
+
+def test_a_delegation_without_derived_sites_serves_its_own_handles_only():
+    only_own = Delegated("88.101.5", sites=(SITE,))
+    snapshot = AuthoritySnapshot(["88.101"], {"88.101.5": only_own})
+    assert snapshot.answer_for(h("88.101.5/X")) is only_own
+    assert snapshot.answer_for(h("88.101.5.7/X")) is UNKNOWN
+    assert snapshot.answer_for(h("0.NA/88.101.5.7")) == Homed("88.101")
+
+
+def test_delegations_are_replaced_in_new_snapshots_and_never_shadow_a_homed_prefix():
+    first = AuthoritySnapshot(["88.101"])
+    second = first.with_delegation("88.101.5", Delegated("88.101.5", sites=(SITE,)))
+    assert first.answer_for(h("88.101.5/X")) is UNKNOWN and second.answer_for(h("88.101.5/X")).sites == (SITE,)
+    assert second.with_delegation("88.101.5", None).answer_for(h("88.101.5/X")) is UNKNOWN
+    assert second.with_delegation("88.101", Delegated("88.101", sites=(SITE,))).answer_for(h("88.101/X")) == Homed("88.101")
+    assert [d.prefix for d in second.delegated()] == ["88.101.5"]
