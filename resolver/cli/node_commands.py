@@ -155,7 +155,7 @@ def cmd_prefix_list(args: argparse.Namespace, settings: Settings, out: Output) -
     snapshot = _run(go)
     prefixes = list(snapshot.homed)
     delegated = {d.prefix: d.describe() for d in snapshot.delegated()}
-    lines = prefixes or ["(no prefixes homed)"]
+    lines = list(prefixes) or ["(no prefixes homed)"]
     lines += [f"{prefix} -> {where}" for prefix, where in sorted(delegated.items())]
     out.emit({"prefixes": prefixes, **({"delegated": delegated} if delegated else {})}, "\n".join(lines))
     return EXIT_OK

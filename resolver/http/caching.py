@@ -11,6 +11,7 @@ strong ``ETag``; ``If-None-Match`` with it gets ``304 Not Modified``.
 from __future__ import annotations
 
 import hashlib
+import math
 
 from aiohttp import hdrs, web
 
@@ -79,13 +80,14 @@ def cache_status(found: Found, now: float, local_name: str) -> str:
     """The Cache-Status of an answer that did not come from the hot path."""
     entry = found.entry
     about = detail(entry.source, local_name)
+    ttl = math.floor(entry.expires - now)  # negative once stale
     if found.how == HIT:
-        return f"{NAME}; hit; {about}; ttl={int(entry.expires - now)}"
+        return f"{NAME}; hit; {about}; ttl={ttl}"
     if found.how == STALE_SERVED:
         status = getattr(found.failure, "http_status", None) or 504
-        return f"{NAME}; fwd=stale; fwd-status={status}; ttl={int(entry.expires - now)}; {about}"
+        return f"{NAME}; fwd=stale; fwd-status={status}; ttl={min(ttl, -1)}; {about}"
     forward = _FORWARD[found.how]
-    return f"{NAME}; {forward}; {about}" + ("" if found.how == BYPASS else f"; ttl={int(entry.expires - now)}")
+    return f"{NAME}; {forward}; {about}" + ("" if found.how == BYPASS else f"; ttl={ttl}")
 
 
 def answer_headers(found: Found, now: float, local_name: str) -> dict[str, str]:
