@@ -55,11 +55,26 @@ async def seed(dsn: str, count: int, keys_dir: Path | None) -> float:
         store = await open_store(settings, pool, keyring)
         await home_prefix(store, SiteDescription(settings), PREFIX, now, keyring)
         started = time.perf_counter()
-        for start in range(1, count + 1, CHUNK):
-            await store.bulk_create(demo_record(n, now) for n in range(start, min(start + CHUNK, count + 1)))
+        await load_records(store, PREFIX, count, now)
         return time.perf_counter() - started
     finally:
         await pool.close()
+
+
+async def load_records(store, prefix: str, count: int, now: int) -> None:
+    """``prefix/SN-000001`` … with COPY: demo product records (the store signs them if it signs)."""
+    for start in range(1, count + 1, CHUNK):
+        await store.bulk_create(product_record(prefix, n, now) for n in range(start, min(start + CHUNK, count + 1)))
+
+
+def product_record(prefix: str, n: int, now: int):
+    """A demo product record under ``prefix``."""
+    record = demo_record(n, now)
+    if prefix == PREFIX:
+        return record
+    from registry.model import Handle
+
+    return record.__class__(Handle.parse(f"{prefix}/{suffix(n)}"), record.values)
 
 
 async def served_bodies(dsn: str) -> dict[str, bytes]:
@@ -170,10 +185,13 @@ WRK_SCRIPT = r'''
 local count = %d
 local prefix = "%s"
 local missing = %s
+local sequential = %s
 local seeded = false
+local next_n = 0
 request = function()
   if not seeded then math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16)); seeded = true end
   local n = math.random(1, count)
+  if sequential then next_n = next_n %% count + 1; n = next_n end
   if missing then
     return wrk.format("GET", string.format("/api/handles/%%s/NO-%%06d", prefix, n))
   end
@@ -187,9 +205,11 @@ end
 '''
 
 
-def run_wrk(url: str, count: int, missing: bool, duration: float, connections: int, threads: int, workdir: Path) -> tuple[int, float, float, float, int]:
+def run_wrk(url: str, count: int, missing: bool, duration: float, connections: int, threads: int, workdir: Path,
+            prefix: str = PREFIX, sequential: bool = False) -> tuple[int, float, float, float, int]:
+    """wrk on random handles of ``prefix`` (``sequential``: each handle once, in order, so that none is cached)."""
     script = workdir / f"load-{'missing' if missing else 'found'}.lua"
-    script.write_text(WRK_SCRIPT % (count, PREFIX, "true" if missing else "false"))
+    script.write_text(WRK_SCRIPT % (count, prefix, "true" if missing else "false", "true" if sequential else "false"))
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(duration)}s", "-s", str(script), url],
         capture_output=True, text=True, check=True,
@@ -201,7 +221,8 @@ def run_wrk(url: str, count: int, missing: bool, duration: float, connections: i
     return int(requests), float(seconds), float(p50), float(p99), int(errors)
 
 
-async def builtin_load(url: str, count: int, missing: bool, duration: float, connections: int) -> tuple[int, float, float, float, int]:
+async def builtin_load(url: str, count: int, missing: bool, duration: float, connections: int,
+                       prefix: str = PREFIX) -> tuple[int, float, float, float, int]:
     import aiohttp
 
     latencies: list[float] = []
@@ -214,7 +235,7 @@ async def builtin_load(url: str, count: int, missing: bool, duration: float, con
         rng = random.Random()
         while time.monotonic() < stop_at:
             n = rng.randint(1, count)
-            path = f"/api/handles/{PREFIX}/{'NO' if missing else 'SN'}-{n:06d}"
+            path = f"/api/handles/{prefix}/{'NO' if missing else 'SN'}-{n:06d}"
             start = time.perf_counter()
             async with session.get(url + path) as resp:
                 await resp.read()
@@ -231,11 +252,13 @@ async def builtin_load(url: str, count: int, missing: bool, duration: float, con
     return len(latencies), elapsed, pick(0.50), pick(0.99), errors
 
 
-def measure(name: str, workers: int, url: str, args, workdir: Path, missing: bool = False) -> Result:
+def measure(name: str, workers: int, url: str, args, workdir: Path, missing: bool = False, prefix: str = PREFIX,
+            sequential: bool = False) -> Result:
     if args.loader == "wrk":
-        requests, seconds, p50, p99, errors = run_wrk(url, args.handles, missing, args.duration, args.connections, args.threads, workdir)
+        requests, seconds, p50, p99, errors = run_wrk(url, args.handles, missing, args.duration, args.connections, args.threads,
+                                                      workdir, prefix, sequential)
     else:
-        requests, seconds, p50, p99, errors = asyncio.run(builtin_load(url, args.handles, missing, args.duration, args.connections))
+        requests, seconds, p50, p99, errors = asyncio.run(builtin_load(url, args.handles, missing, args.duration, args.connections, prefix))
     return Result(name, workers, requests, round(requests / seconds, 1), round(p50, 3), round(p99, 3), errors)
 
 
@@ -261,20 +284,20 @@ async def _pinned_sessions(url: str, workers: int) -> dict[int, list]:
     return groups
 
 
-async def _request_all(url: str, sessions: list, count: int, missing: bool) -> None:
+async def _request_all(url: str, sessions: list, count: int, missing: bool, prefix: str = PREFIX) -> None:
     """Every seeded handle (or not-found name) once, spread over ``sessions``."""
     queue = iter(range(1, count + 1))
 
     async def worker(session) -> None:
         for n in queue:
             name = f"NO-{n:06d}" if missing else suffix(n)
-            async with session.get(f"{url}/api/handles/{PREFIX}/{name}") as resp:
+            async with session.get(f"{url}/api/handles/{prefix}/{name}") as resp:
                 await resp.read()
 
     await asyncio.gather(*(worker(s) for s in sessions))
 
 
-def warm(url: str, count: int, workers: int = 1, missing: bool = False) -> None:
+def warm(url: str, count: int, workers: int = 1, missing: bool = False, prefix: str = PREFIX) -> None:
     """Request every seeded handle (or, ``missing``, every not-found name of the run) once through each
     worker, so that the cache-hit runs hit whichever worker the kernel hands a connection to."""
 
@@ -282,7 +305,7 @@ def warm(url: str, count: int, workers: int = 1, missing: bool = False) -> None:
         groups = await _pinned_sessions(url, workers)
         try:
             for sessions in groups.values():
-                await _request_all(url, sessions, count, missing)
+                await _request_all(url, sessions, count, missing, prefix)
         finally:
             for sessions in groups.values():
                 for session in sessions:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Awaitable, Callable, Generator, Sequence
 
-from .jws import Jws, JwsError, PublicKey, key_from_jwk, same_key
+from .jws import Jws, JwsError, PublicKey, key_from_jwk, public_jwk, same_key
 from .model import Handle, HandleValue, fold
 from .signing import Permission, certificates, covers, needs_signature, value_digest
 from .values import SIGNATURE
@@ -87,6 +87,29 @@ class _Untrusted(Exception):
     pass
 
 
+class SignatureMemo:
+    """Checks of certificate signatures already made, for a verifier that meets the same chain for
+    every record of a prefix. Owned by the caller; bounded (the oldest results are forgotten first).
+    A record's own signature is never looked up here: it is checked every time."""
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._max = max_entries
+        self._results: dict[tuple[bytes, bytes, str], bool] = {}
+
+    def verified(self, jws: Jws, key: PublicKey) -> bool:
+        token = (jws.signing_input, jws.signature, str(sorted(public_jwk(key).items())))
+        result = self._results.get(token)
+        if result is None:
+            result = jws.verify(key)
+            if len(self._results) >= self._max:
+                del self._results[next(iter(self._results))]
+            self._results[token] = result
+        return result
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+
 def _time_status(claims: dict[str, Any], now: int) -> Status:
     exp, nbf = claims.get("exp"), claims.get("nbf")
     if isinstance(exp, (int, float)) and now > exp:
@@ -150,7 +173,8 @@ def _lookup(values: Sequence[HandleValue] | None, index: int, subject: str) -> J
 
 
 def _chain(
-    jws: Jws, claims: dict[str, Any], handle: str, anchor: TrustAnchor, now: int, fetched: dict[str, Any]
+    jws: Jws, claims: dict[str, Any], handle: str, anchor: TrustAnchor, now: int, fetched: dict[str, Any],
+    memo: SignatureMemo | None = None,
 ) -> Generator[str, Any, list[Link]]:
     """Walk from a signature to a trusted self-issued root; raises _Untrusted with the reason."""
     links: list[Link] = []
@@ -163,7 +187,7 @@ def _chain(
             raise _Untrusted("a JWS without issuer")
         if sub == iss:  # self-issued: the root
             key = _key(child_claims, iss)
-            links.append(_link(child, child_claims, key, _perms(child_claims), handle, now))
+            links.append(_link(child, child_claims, key, _perms(child_claims), handle, now, memo if links else None))
             if fold(_split_ref(sub)[1]) != fold(anchor.root_handle) or not any(same_key(key, k) for k in anchor.root_keys):
                 raise _Untrusted(f"the chain ends at {sub}, which is not a trusted root")
             return links
@@ -185,22 +209,25 @@ def _chain(
             raise _Untrusted(f"certificate of {iss}: {exc.message}") from None
         if not _same_identity(parent_claims.get("sub"), iss):
             raise _Untrusted(f"chain is broken: certificate for {parent_claims.get('sub')} where {iss} signed")
-        links.append(_link(child, child_claims, _key(parent_claims, iss), _perms(parent_claims), handle, now))
+        memo_for_link = memo if links else None  # the first link is the record's own signature
+        links.append(_link(child, child_claims, _key(parent_claims, iss), _perms(parent_claims), handle, now, memo_for_link))
         child, child_claims = parent, parent_claims
 
 
-def _link(jws: Jws, claims: dict[str, Any], issuer_key: PublicKey, issuer_perms: list[Permission], handle: str, now: int) -> Link:
+def _link(jws: Jws, claims: dict[str, Any], issuer_key: PublicKey, issuer_perms: list[Permission], handle: str, now: int,
+          memo: SignatureMemo | None = None) -> Link:
     return Link(
         subject=str(claims.get("sub")),
         issuer=str(claims.get("iss")),
-        valid_signature=jws.verify(issuer_key),
+        valid_signature=memo.verified(jws, issuer_key) if memo is not None else jws.verify(issuer_key),
         in_time=_time_status(claims, now) == Status.VALID,
         authorised=any(covers(p, handle) for p in issuer_perms),
     )
 
 
 def _check_signature(
-    value: HandleValue, handle: str, record: Sequence[HandleValue], anchor: TrustAnchor, now: int, fetched: dict[str, Any]
+    value: HandleValue, handle: str, record: Sequence[HandleValue], anchor: TrustAnchor, now: int, fetched: dict[str, Any],
+    memo: SignatureMemo | None = None,
 ) -> Generator[str, Any, SignatureReport]:
     report = SignatureReport(value.index)
     try:
@@ -215,7 +242,7 @@ def _check_signature(
         report.status, report.problem = Status.UNTRUSTED, f"signature is for {claims.get('sub')!r}, not {handle}"
         return report
     try:
-        report.chain = yield from _chain(jws, claims, handle, anchor, now, fetched)
+        report.chain = yield from _chain(jws, claims, handle, anchor, now, fetched, memo)
     except _Untrusted as exc:
         report.status, report.problem = Status.UNTRUSTED, str(exc)
         return report
@@ -262,7 +289,7 @@ def _compare_digests(claims: dict[str, Any], handle: str, record: Sequence[Handl
 
 
 def verification(
-    handle: str, values: Sequence[HandleValue], anchor: TrustAnchor, now: int
+    handle: str, values: Sequence[HandleValue], anchor: TrustAnchor, now: int, memo: SignatureMemo | None = None
 ) -> Generator[str, Any, RecordReport]:
     """The verdict on every value of a record that needs a signature; yields handles to fetch."""
     parsed = Handle.parse(handle, max_length=10**6)
@@ -270,7 +297,7 @@ def verification(
     reports = []
     for value in values:
         if value.type_key == SIGNATURE:
-            reports.append((yield from _check_signature(value, handle, values, anchor, now, fetched)))
+            reports.append((yield from _check_signature(value, handle, values, anchor, now, fetched, memo)))
     verdicts: dict[int, Status] = {}
     for value in values:
         if not needs_signature(value, parsed):
@@ -295,8 +322,9 @@ def verify(handle: str, values: Sequence[HandleValue], anchor: TrustAnchor, now:
         return done.value
 
 
-async def averify(handle: str, values: Sequence[HandleValue], anchor: TrustAnchor, now: int, fetch: AsyncFetch) -> RecordReport:
-    walk = verification(handle, values, anchor, now)
+async def averify(handle: str, values: Sequence[HandleValue], anchor: TrustAnchor, now: int, fetch: AsyncFetch,
+                  memo: SignatureMemo | None = None) -> RecordReport:
+    walk = verification(handle, values, anchor, now, memo)
     try:
         wanted = next(walk)
         while True:

@@ -270,7 +270,9 @@ def _with_timestamp(value: HandleValue, item: dict[str, Any]) -> HandleValue:
     if stamp is None:
         return value
     try:
-        moment = datetime.strptime(str(stamp), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        moment = datetime.fromisoformat(str(stamp))
     except ValueError:
-        raise InvalidValue(f"timestamp {stamp!r} of value {value.index} is not of the form 2026-11-24T13:28:22Z") from None
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise InvalidValue(f"timestamp {stamp!r} of value {value.index} is not of the form 2026-11-24T13:28:22Z")
     return value.stamped(int(moment.timestamp()))

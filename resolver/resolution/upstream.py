@@ -24,7 +24,7 @@ import orjson
 from registry.errors import ConfigurationError, IdresError, ResolutionLoop, UpstreamInvalid, UpstreamUnavailable
 from registry.jws import JwsError, load_public_key
 from registry.model import Handle, HandleValue, Record, fold
-from registry.trust import RecordReport, Status, TrustAnchor, averify
+from registry.trust import RecordReport, SignatureMemo, Status, TrustAnchor, averify
 from registry.value_json import parse_answer_values
 
 VIA = "Via"
@@ -106,6 +106,7 @@ class Upstream:
         self.anchor = anchor
         self._certificates = certificates
         self._wall = wall_clock
+        self._memo = SignatureMemo()
         self.calls = 0
 
     async def close(self) -> None:
@@ -160,7 +161,7 @@ class Upstream:
         return Answered(Record(handle, tuple(answer)), node, verified)
 
     async def _verify(self, url: str, handle: Handle, values: list[HandleValue]) -> None:
-        report = await averify(handle.text, values, self.anchor, int(self._wall()), self._certificates)  # type: ignore[arg-type]
+        report = await averify(handle.text, values, self.anchor, int(self._wall()), self._certificates, self._memo)  # type: ignore[arg-type]
         if not report.ok:
             raise _Failed(url, f"the record of {handle.text} does not verify: {_problem(report)}", unreachable=False)
 
