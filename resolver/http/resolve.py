@@ -13,7 +13,7 @@ import orjson
 from aiohttp import hdrs, web
 
 from registry.access import ReadQuery, Reader, decide, needs_read_right, whole_public
-from registry.delegation import DELEGATION_TYPES
+from registry.delegation import SERV, SERV_PREFIX, SITE, SITE_PREFIX
 from registry.errors import (
     InvalidHandle,
     PrefixNotHomed,
@@ -208,7 +208,9 @@ async def _referral(request: web.Request, node: NodeParts, handle: Handle, text:
     if not isinstance(delegation, Delegated):
         return None
     record = await node.engine.record_of(prefix_record_handle(delegation.prefix))
-    values = [v for v in record.values if v.type_key in DELEGATION_TYPES] if record is not None else []
+    derived = fold(delegation.prefix) != fold(handle.suffix if handle.is_prefix_record else handle.prefix)
+    wanted = {SITE_PREFIX, SERV_PREFIX} if derived else {SITE, SERV}
+    values = [v for v in record.values if v.type_key in wanted] if record is not None else []
     body = {"responseCode": ResponseCode.PREFIX_REFERRAL, "handle": text, "values": [value_to_json(v) for v in values]}
     response = json_response(request, body, 300)
     response.headers[caching.CACHE_STATUS] = f'{caching.NAME}; fwd=bypass; detail="referral to {delegation.describe()}"'

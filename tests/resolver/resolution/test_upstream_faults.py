@@ -87,8 +87,17 @@ def rogue():
     server = asyncio.run_coroutine_threadsafe(Rogue().start(), loop).result(30)
     yield server
     asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
+    asyncio.run_coroutine_threadsafe(_cancel_the_rest(), loop).result(30)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(30)
+
+
+async def _cancel_the_rest() -> None:
+    """Requests still held (the slow ones) end with their loop."""
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
 
 
 @pytest.fixture(scope="module")
