@@ -15,8 +15,8 @@ import math
 
 from aiohttp import hdrs, web
 
-from ..resolution.engine import BYPASS, HIT, LOCAL, STALE, STALE_SERVED, URI_MISS, CachedRecord, Found, NegativeEntry
-from .respond import JSON_TYPE
+from ..resolution.engine import BYPASS, HIT, STALE, STALE_SERVED, URI_MISS, CachedRecord, Found, NegativeEntry
+from .respond import JSON_TYPE, compress
 
 CACHE_STATUS = "Cache-Status"
 VERIFICATION = "Idres-Verification"
@@ -31,33 +31,35 @@ def etag_of(body: bytes, coding: str = "") -> str:
     return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + (f"-{coding}" if coding else "") + '"'
 
 
-def detail(source: str, local_name: str) -> str:
-    return f'detail="{local_name if source == LOCAL else source}"'
-
-
 def verification(entry: CachedRecord | NegativeEntry) -> str | None:
     """What a relayed record's header says; None for this node's own records."""
-    if isinstance(entry, NegativeEntry) or entry.source == LOCAL:
+    if isinstance(entry, NegativeEntry) or not entry.relayed:
         return None
     return "verified" if entry.verified else "unverified"
 
 
 class View:
     """A record's public answer as one spelling of its handle asked for it, with what its responses
-    always carry; its gzip form is made once it is needed."""
+    always carry; its gzip form (and that form's entity tag) is made once it is needed."""
 
     __slots__ = ("text", "body", "gzipped", "etag", "gzip_etag", "headers", "hit_status")
 
-    def __init__(self, text: str, body: bytes, entry: CachedRecord, local_name: str) -> None:
+    def __init__(self, text: str, body: bytes, entry: CachedRecord) -> None:
         self.text, self.body = text, body
         self.gzipped: bytes | None = None
+        self.gzip_etag = ""
         self.etag = etag_of(body)
-        self.gzip_etag = etag_of(body, "gzip")
         self.headers = {hdrs.CONTENT_TYPE: JSON_TYPE}
         said = verification(entry)
         if said is not None:
             self.headers[VERIFICATION] = said
-        self.hit_status = f"{NAME}; hit; {detail(entry.source, local_name)}; ttl="
+        self.hit_status = f'{NAME}; hit; detail="{entry.source}"; ttl='
+
+    def gzip(self) -> bytes:
+        if self.gzipped is None:
+            self.gzipped = compress(self.body)
+            self.gzip_etag = etag_of(self.body, "gzip")
+        return self.gzipped
 
 
 def freshness(entry: CachedRecord | NegativeEntry, now: float) -> tuple[str, str, int]:
@@ -68,18 +70,22 @@ def freshness(entry: CachedRecord | NegativeEntry, now: float) -> tuple[str, str
     return max_age, _AGES[age] if 0 <= age < len(_AGES) else str(age), remaining
 
 
-def view_headers(view: View, entry: CachedRecord, now: float, gzipped: bool) -> dict[str, str]:
-    """The headers of a cache hit answered with a view: the hot path, so nothing but lookups and one join."""
-    max_age, age, remaining = freshness(entry, now)
-    headers = {**view.headers, hdrs.CACHE_CONTROL: max_age, hdrs.AGE: age, CACHE_STATUS: view.hit_status + str(remaining),
-               hdrs.ETAG: view.gzip_etag if gzipped else view.etag}
+def view_headers(view: View, entry: CachedRecord, now: float, gzipped: bool, found: Found | None = None) -> dict[str, str]:
+    """The headers of an answer with a view: for a cache hit (the hot path, so nothing but lookups and
+    one join), or for ``found`` another way."""
+    if found is not None and found.how != HIT:
+        headers = {**view.headers, **answer_headers(found, now)}
+    else:
+        max_age, age, remaining = freshness(entry, now)
+        headers = {**view.headers, hdrs.CACHE_CONTROL: max_age, hdrs.AGE: age, CACHE_STATUS: view.hit_status + str(remaining)}
+    headers[hdrs.ETAG] = view.gzip_etag if gzipped else view.etag
     return headers
 
 
-def cache_status(found: Found, now: float, local_name: str) -> str:
+def cache_status(found: Found, now: float) -> str:
     """The Cache-Status of an answer that did not come from the hot path."""
     entry = found.entry
-    about = detail(entry.source, local_name)
+    about = f'detail="{entry.source}"'
     ttl = math.floor(entry.expires - now)  # negative once stale
     if found.how == HIT:
         return f"{NAME}; hit; {about}; ttl={ttl}"
@@ -90,10 +96,10 @@ def cache_status(found: Found, now: float, local_name: str) -> str:
     return f"{NAME}; {forward}; {about}" + ("" if found.how == BYPASS else f"; ttl={ttl}")
 
 
-def answer_headers(found: Found, now: float, local_name: str) -> dict[str, str]:
+def answer_headers(found: Found, now: float) -> dict[str, str]:
     """Cache-Control, Age, Cache-Status and Idres-Verification of an answer off the hot path."""
     entry = found.entry
-    headers = {CACHE_STATUS: cache_status(found, now, local_name)}
+    headers = {CACHE_STATUS: cache_status(found, now)}
     if found.how == BYPASS or found.how == STALE_SERVED:
         headers[hdrs.CACHE_CONTROL] = "max-age=0"
     else:

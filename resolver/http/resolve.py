@@ -36,7 +36,7 @@ from .callers import caller_of
 from .context import NODE, SIGNER, NodeParts
 from .errors import error_response, guarded
 from .listing import list_prefix
-from .respond import JSON_TYPE, accepts_gzip, compress, json_response
+from .respond import JSON_TYPE, accepts_gzip, json_response
 from .signatures import ACCEPT_SIGNATURE, wants_signature
 
 ROUTE = "/api/handles/"
@@ -55,25 +55,22 @@ def _public_view(entry: CachedRecord, text: str, node: NodeParts) -> caching.Vie
     stored = entry.stored
     code = b"1" if stored.has_public_values else b"200"
     body = b'{"responseCode":' + code + b',"handle":' + orjson.dumps(text) + b',"values":' + stored.public_json + b"}"
-    entry.renderings[JSON_VIEW] = view = caching.View(text, body, entry, node.settings.node_name)
+    entry.renderings[JSON_VIEW] = view = caching.View(text, body, entry)
     return view
 
 
 def _view_response(request: web.Request, view: caching.View, entry: CachedRecord, node: NodeParts,
-                   headers: dict[str, str] | None = None) -> web.Response:
-    """The view, gzipped when asked and large enough, with its caching headers (``headers`` replace them)."""
+                   found: Found | None = None) -> web.Response:
+    """The view, gzipped when asked and large enough, with its caching headers (of a hit, or of ``found``)."""
     gzip_min = node.settings.requests.gzip_min_bytes
     gzipped = len(view.body) >= gzip_min and hdrs.ACCEPT_ENCODING in request.headers and accepts_gzip(request)
-    sent = caching.view_headers(view, entry, node.engine.clock(), gzipped)
-    if headers is not None:
-        sent.update(headers)
+    body = view.gzip() if gzipped else view.body
+    sent = caching.view_headers(view, entry, node.engine.clock(), gzipped, found)
     if hdrs.IF_NONE_MATCH in request.headers and caching.not_modified(request, sent[hdrs.ETAG]):
         return caching.not_modified_response(sent)
     if gzipped:
-        if view.gzipped is None:
-            view.gzipped = compress(view.body)
-        return web.Response(body=view.gzipped, headers={**sent, **_GZIP_HEADERS})
-    return web.Response(body=view.body, headers=sent)
+        sent.update(_GZIP_HEADERS)
+    return web.Response(body=body, headers=sent)
 
 
 def _not_found(request: web.Request, text: str, headers: dict[str, str]) -> web.Response:
@@ -92,8 +89,7 @@ async def get_handle(request: web.Request) -> web.StreamResponse:
             entry = node.engine.peek(fold(text))
             if entry is not None:
                 if entry.__class__ is NegativeEntry:
-                    return _not_found(request, text, caching.answer_headers(Found(entry, "hit"), node.engine.clock(),
-                                                                            node.settings.node_name))
+                    return _not_found(request, text, caching.answer_headers(Found(entry, "hit"), node.engine.clock()))
                 view = entry.renderings.get(JSON_VIEW)  # type: ignore[union-attr]
                 if view is None or view.text != text:
                     view = _public_view(entry, text, node)  # type: ignore[arg-type]
@@ -172,22 +168,21 @@ async def _resolve(request: web.Request, node: NodeParts, query) -> web.StreamRe
 
 async def _render(request: web.Request, node: NodeParts, query, found: Found, handle: Handle, text: str,
                   wanted: ReadQuery, caller: Caller | None) -> web.StreamResponse:
-    headers = caching.answer_headers(found, node.engine.clock(), node.settings.node_name)
     entry = found.record
     if entry is None:
-        return _not_found(request, text, headers)
+        return _not_found(request, text, caching.answer_headers(found, node.engine.clock()))
     reader = Reader(str(caller.identity) if caller is not None else None)
     plain = "pretty" not in query and "callback" not in query
     if plain and whole_public(wanted, reader):  # the answer is the record's public view, already rendered
-        return _view_response(request, _public_view(entry, text, node), entry, node, headers)
+        return _view_response(request, _public_view(entry, text, node), entry, node, found)
     answer = decide(entry.stored.record, wanted, await _with_rights(node, caller, handle, entry, wanted, reader), text)
     if answer.error is not None:
         raise answer.error
     if plain and answer.whole_public:
-        return _view_response(request, _public_view(entry, text, node), entry, node, headers)
+        return _view_response(request, _public_view(entry, text, node), entry, node, found)
     body = {"responseCode": answer.code, "handle": text, "values": [value_to_json(v) for v in answer.values]}
     response = json_response(request, body)
-    response.headers.update(headers)
+    response.headers.update(caching.answer_headers(found, node.engine.clock()))
     return response
 
 

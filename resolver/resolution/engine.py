@@ -36,17 +36,18 @@ class CachedRecord:
 
     A transport that renders the record (the HTTP JSON answer, later an HTML page or a wire message)
     keeps its rendering here under a key of its own, so it is made once per record version.
-    ``source`` is the node that is authoritative for it (``LOCAL`` for this one), ``verified`` whether
-    an answer from another node was checked up to the trust root; ``stored_at`` and ``expires`` are on
-    the engine's clock.
+    ``source`` names the node that is authoritative for it (this engine's ``name`` for its own records),
+    ``relayed`` says it came from another node and ``verified`` whether it was checked up to the trust
+    root; ``stored_at`` and ``expires`` are on the engine's clock.
     """
 
-    __slots__ = ("stored", "renderings", "source", "verified", "stored_at", "expires")
+    __slots__ = ("stored", "renderings", "source", "relayed", "verified", "stored_at", "expires")
 
-    def __init__(self, stored: StoredRecord, source: str = LOCAL, verified: bool = False) -> None:
+    def __init__(self, stored: StoredRecord, source: str = LOCAL, verified: bool = False, relayed: bool = False) -> None:
         self.stored = stored
         self.renderings: dict[Hashable, Any] = {}
         self.source = source
+        self.relayed = relayed
         self.verified = verified
         self.stored_at = self.expires = 0.0
 
@@ -98,10 +99,12 @@ class Engine:
         enabled: bool = True,
         keep_expired: float = 0.0,
         refresh_interval: float = 30.0,
+        name: str = LOCAL,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.source = source
+        self.name = name
         self.authority = authority
         self.policy = policy
         self.configured = enabled
@@ -158,7 +161,7 @@ class Engine:
     def _local_loader(self, key: str) -> Callable[[], Any]:
         async def load() -> CachedRecord | NegativeEntry:
             stored = await self.source.get(key)
-            return CachedRecord(stored) if stored is not None else NegativeEntry()
+            return CachedRecord(stored, self.name) if stored is not None else NegativeEntry(self.name)
 
         return load
 
@@ -167,7 +170,7 @@ class Engine:
             answered = await self.forwarder.fetch(handle, delegation, via)
             if answered.record is None:
                 return NegativeEntry(answered.node)
-            return CachedRecord(StoredRecord.from_record(answered.record), answered.node, answered.verified)
+            return CachedRecord(StoredRecord.from_record(answered.record), answered.node, answered.verified, relayed=True)
 
         return load
 

@@ -51,6 +51,7 @@ def build_engine(settings: Settings, store: Store, authority: CurrentAuthority) 
         enabled=cache.enabled,
         keep_expired=resolution.stale_window,
         refresh_interval=resolution.stale_refresh_interval,
+        name=settings.node_name,
     )
 
 
