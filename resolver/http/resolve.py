@@ -44,7 +44,6 @@ ROUTE = "/api/handles/"
 _POST_QUERY = web.RequestKey("post_query", object) if hasattr(web, "RequestKey") else "idres.post_query"
 _ROUTE_LEN = len(ROUTE)
 JSON_VIEW = "http-json"  # the key of this module's rendering in a cache entry
-_GZIP_HEADERS = {hdrs.CONTENT_ENCODING: "gzip", hdrs.VARY: "Accept-Encoding"}
 
 
 def _public_view(entry: CachedRecord, text: str, node: NodeParts) -> caching.View:
@@ -68,8 +67,6 @@ def _view_response(request: web.Request, view: caching.View, entry: CachedRecord
     sent = caching.view_headers(view, entry, node.engine.clock(), gzipped, found)
     if hdrs.IF_NONE_MATCH in request.headers and caching.not_modified(request, sent[hdrs.ETAG]):
         return caching.not_modified_response(sent)
-    if gzipped:
-        sent.update(_GZIP_HEADERS)
     return web.Response(body=body, headers=sent)
 
 
