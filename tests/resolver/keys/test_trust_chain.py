@@ -5,32 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
 from resolver.keys.keyring import Keyring
 from tests.nodes import InProcessNode, idres
+from tests.tiers import Tier, run
 
 URL_VALUE = {"index": 1, "type": "URL", "data": "https://products.example.com/SN-1"}
 ADMIN_VALUE = {"index": 100, "type": "HS_ADMIN",
                "data": {"format": "admin", "value": {"handle": "0.NA/88.101.5", "index": 200, "permissions": "011111110011"}}}
-
-
-async def run(*args: str) -> dict:
-    result = await asyncio.to_thread(idres, *args, "--json")
-    assert result.returncode == 0, f"idres {' '.join(args)}: {result.stdout}{result.stderr}"
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-class Tier:
-    def __init__(self, name: str, dsn: str, tmp: Path) -> None:
-        self.name, self.dsn, self.keys = name, dsn, tmp / name / "keys"
-        self.dir = tmp / name
-
-    def opts(self) -> tuple[str, ...]:
-        return ("--dsn", self.dsn, "--keys-dir", str(self.keys))
 
 
 def serving(tier: Tier) -> InProcessNode:
