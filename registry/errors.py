@@ -66,9 +66,11 @@ class OperationNotSupported(IdresError):
 
 
 class ServerUnavailable(IdresError):
-    """The store cannot be reached or is overloaded; the client may retry."""
+    """The store cannot be reached or is overloaded; the client may retry. ``cause`` says why, for the
+    log: a client is told only that it may try again."""
 
     response_code = ResponseCode.SERVER_TOO_BUSY
+    cause: str = ""
 
 
 class InvalidHandle(IdresError):

@@ -16,17 +16,27 @@ SCHEMA = "idres"
 SERVER_SETTINGS = {"search_path": SCHEMA, "application_name": "idres"}
 CONNECT_TIMEOUT = 10.0
 
-# Driver errors that mean "the database is not there right now": the client may retry.
+# Driver errors that mean "the database is not there right now" (lost connections, a server shutting
+# down or crashing, one not accepting connections yet, the driver's own state after such a loss): the
+# client may retry. None of them is the request's fault, and none is a 500.
 _UNAVAILABLE = (
     OSError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
+    TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.QueryCanceledError,
-    TimeoutError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
 )
+UNAVAILABLE_MESSAGE = "the database is unavailable; try again shortly"
+
+
+def driver_failure(exc: BaseException) -> str:
+    """What went wrong, for the log (never for a client)."""
+    return f"{type(exc).__name__}: {exc}".strip()
 
 
 @contextlib.contextmanager
@@ -34,7 +44,9 @@ def unavailable_on_driver_errors() -> "contextlib.AbstractContextManager[None]":
     try:
         yield
     except _UNAVAILABLE as exc:
-        raise ServerUnavailable(f"the database is unavailable: {type(exc).__name__}: {exc}") from exc
+        error = ServerUnavailable(UNAVAILABLE_MESSAGE)
+        error.cause = driver_failure(exc)
+        raise error from exc
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

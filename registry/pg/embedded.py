@@ -110,6 +110,52 @@ class EmbeddedPostgres:
         log.warning("ignoring %s: it names pid %d of %s, which is not this cluster's running server", pid_file, pid, datadir)
         pid_file.unlink(missing_ok=True)
 
+    def postmaster(self) -> int | None:
+        """The pid of this cluster's running server, or None when it is not running."""
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid if _is_postmaster_of(pid, self.pgdata) else None
+
+    def restart(self) -> None:
+        """Start the server again after it died; a ConfigurationError says why it would not."""
+        if self._server is None:
+            raise ConfigurationError("the embedded PostgreSQL was not started by this process")
+        self._discard_foreign_pid_file()
+        try:
+            with type(self._server)._lock:
+                self._server.ensure_postgres_running()
+        except Exception as exc:
+            raise ConfigurationError(f"the embedded PostgreSQL in {self.pgdata} did not start: {self._last_fatal() or exc}") from exc
+
+    def _last_fatal(self) -> str | None:
+        """The server's own reason for not starting: the last FATAL line of its log."""
+        try:
+            lines = (self.pgdata / "log").read_text(errors="replace").splitlines()
+        except OSError:
+            return None
+        fatal = [line.split("FATAL:", 1)[1].strip() for line in lines[-50:] if "FATAL:" in line]
+        return fatal[-1] if fatal else None
+
+    @property
+    def state_file(self) -> Path:
+        return self.pgdata.parent / "postgres.state"
+
+    def write_state(self, state: dict) -> None:
+        """Publish the server's state for the node's workers and ``idres status``."""
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, self.state_file)
+
+    def read_state(self) -> dict | None:
+        """The state the supervisor published, with whether the server runs now; None without one."""
+        try:
+            state = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return None
+        return {**state, "running": self.postmaster() is not None} if isinstance(state, dict) else None
+
     def stop(self) -> None:
         """Leave the cluster; the last user stops it."""
         if self._server is None:

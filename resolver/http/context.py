@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from ..config import Settings
+from ..core.health import DatabaseHealth
 from ..core.rights import Rights
 from ..keys.keyring import Keyring
 from ..keys.site import SiteDescription
@@ -21,6 +22,7 @@ from .signatures import ResponseSigner
 
 class NodeParts(Protocol):
     settings: Settings
+    health: DatabaseHealth
     engine: Engine
     rights: Rights
     registrar: Registrar

