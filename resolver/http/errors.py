@@ -30,6 +30,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _HTTP_TO_CODE = {400: 4, 401: 402, 403: 403, 404: 4, 405: 4, 409: 4, 413: 4, 500: 2, 501: 4, 503: 3}
 HANDLES_ROUTE = "/api/handles/"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE"})
+# a route variable matching any text, newlines included (``.*`` stops at a %0A, and aiohttp's own
+# answer to an unmatched path is plain text): every path reaches a handler that answers JSON
+ANY_TEXT = r"[\s\S]*"
+SOME_TEXT = r"[\s\S]+"
 
 
 def _handle_in_path(request: web.Request) -> str | None:
@@ -121,4 +125,4 @@ def add_resource(app: web.Application, path: str, handlers: dict[str, Handler], 
 
 
 def add_catch_all(app: web.Application) -> None:
-    app.router.add_route(hdrs.METH_ANY, "/{tail:.*}", fallback(None))
+    app.router.add_route(hdrs.METH_ANY, "/{tail:" + ANY_TEXT + "}", fallback(None))

@@ -20,7 +20,7 @@ from ..resolution.engine import NOT_FOUND, CachedRecord
 from . import params
 from .callers import caller_of
 from .context import NODE, SIGNER, NodeParts
-from .errors import add_resource, guarded
+from .errors import ANY_TEXT, add_resource, guarded
 from .respond import JSON_HEADERS, accepts_gzip, bytes_response, compress, json_response
 from .signatures import ACCEPT_SIGNATURE, wants_signature
 
@@ -232,7 +232,7 @@ def add_routes(app: web.Application) -> None:
     add_resource(app, "/api/handles", {"GET": list_handles, "HEAD": list_handles})
     add_resource(
         app,
-        ROUTE + "{handle:.*}",
+        ROUTE + "{handle:" + ANY_TEXT + "}",
         {"GET": get_handle, "HEAD": get_handle, "POST": post_handle, "PUT": put_handle, "DELETE": delete_handle},
         raw=("GET", "HEAD", "POST"),
     )
