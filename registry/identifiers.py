@@ -33,7 +33,7 @@ from typing import Iterable
 
 from .errors import InvalidHandle, InvalidValue
 from .model import Handle, HandleValue, fold
-from .validation import codepoint, nested_handles
+from .validation import codepoint, nested_handles, shown
 
 DOC = "docs/identifiers.md"
 STRICT_DOC = "docs/identifiers.md#the-idis-strict-profile"
@@ -51,17 +51,6 @@ _CHARACTER_RULES = (
 )
 _STRICT_SUFFIX = re.compile(r"[A-Za-z0-9._-]")
 _DIGITS = re.compile(r"[0-9]{1,%d}" % STRICT_MAX_PREFIX_FIELD)
-
-
-def _escaped(char: str) -> str:
-    if any(rule.match(char) for rule, _name in _CHARACTER_RULES) or not char.isprintable():
-        return f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}"
-    return char
-
-
-def shown(text: str) -> str:
-    """``text`` with every character a reader could not see written as ``\\uXXXX``."""
-    return "".join(_escaped(char) for char in text)
 
 
 def character_problem(text: str) -> str | None:

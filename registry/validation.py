@@ -24,7 +24,8 @@ from .errors import InvalidValue
 from .jws import JwsError, jws_form
 from .model import DEFAULT_MAX_HANDLE_LENGTH, HandleValue
 from .pubkeys import load_pubkey
-from .values import ADMIN, CERT, PUBKEY, SIGNATURE, SITE_TYPES, VLIST, SiteInfo, admin_from_bytes, vlist_from_bytes
+from .values import (ADMIN, CERT, PUBKEY, SIGNATURE, SITE_TYPES, TRANSPORT_NAMES, VLIST, SiteInfo, admin_from_bytes,
+                     vlist_from_bytes)
 
 MAX_SITE_TEXT = 1024  # an HS_SITE attribute name or value, or its hash filter
 MAX_PORT = 65535
@@ -55,25 +56,26 @@ def check_value(value: HandleValue, limits: ValueLimits = ValueLimits()) -> None
         raise InvalidValue(f"the ttl of {where} is {value.ttl}: a ttl must not be negative")
     where = f"{where} ({value.type})"
     for ref in value.references:
-        check_nested_handle(ref.handle, f"{where}: reference {ref}", limits)
-        _check_ref_index(ref.index, f"{where}: reference {ref}")
+        check_nested_handle(ref.handle, f"{where}: reference {brief(str(ref))}", limits)
+        _check_ref_index(ref.index, f"{where}: reference {brief(str(ref))}")
     checker = _TYPED.get(value.type_key)
     if checker is not None:
         try:
             checker(value.data, where, limits)
         except (DecodeError, JwsError) as exc:
-            raise InvalidValue(f"{where}: the data is not a valid {value.type_key} value: {exc.message}") from None
+            hint = _HINTS.get(value.type_key, _HINTS["HS_SITE"])
+            raise InvalidValue(f"{where}: the data is not a valid {value.type_key} value ({hint}): {exc.message}") from None
 
 
 def nested_handles(value: HandleValue) -> list[tuple[str, str]]:
     """The handles a checked value names, each with where it sits: references, the HS_ADMIN handle,
     HS_VLIST members."""
     where = f"value {value.index} ({value.type})"
-    found = [(f"{where}: reference {ref}", ref.handle) for ref in value.references]
+    found = [(f"{where}: reference {brief(str(ref))}", ref.handle) for ref in value.references]
     if value.type_key == ADMIN:
         found.append((f"{where}: admin handle", admin_from_bytes(value.data).ref.handle))
     elif value.type_key == VLIST:
-        found.extend((f"{where}: member {ref}", ref.handle) for ref in vlist_from_bytes(value.data))
+        found.extend((f"{where}: member {brief(str(ref))}", ref.handle) for ref in vlist_from_bytes(value.data))
     return found
 
 
@@ -81,10 +83,30 @@ def codepoint(char: str) -> str:
     return f"U+{ord(char):04X}"
 
 
+# characters a reader cannot see, or that change how the text around them is shown
+INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u200b-\u200d\u2060\ufeff\u180e]")
+
+
+def _escaped(char: str) -> str:
+    if INVISIBLE.match(char) or not char.isprintable():
+        return f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}"
+    return char
+
+
+def shown(text: str) -> str:
+    """``text`` for a message: every character a reader could not see written as ``\\uXXXX``."""
+    return "".join(_escaped(char) for char in text)
+
+
+def brief(text: str, limit: int = 60) -> str:
+    """``text`` shown, cut to ``limit`` characters."""
+    return shown(text) if len(text) <= limit else shown(text[:limit]) + "…"
+
+
 def check_nested_handle(text: str, where: str, limits: ValueLimits) -> None:
     prefix, slash, suffix = text.partition("/")
     if not (prefix and slash and suffix):
-        raise InvalidValue(f"{where}: {text[:80]!r} is not a handle (prefix/suffix)")
+        raise InvalidValue(f"{where}: {brief(text)!r} is not a handle (prefix/suffix)")
     if len(text) > limits.max_handle_length:
         raise InvalidValue(f"{where}: the handle is {len(text)} characters long; the limit is {limits.max_handle_length}")
     control = CONTROLS.search(text)
@@ -109,18 +131,18 @@ def _admin(data: bytes, where: str, limits: ValueLimits) -> None:
 
 def _vlist(data: bytes, where: str, limits: ValueLimits) -> None:
     for ref in vlist_from_bytes(data):
-        check_nested_handle(ref.handle, f"{where}: member {ref}", limits)
-        _check_ref_index(ref.index, f"{where}: member {ref}")
+        check_nested_handle(ref.handle, f"{where}: member {brief(str(ref))}", limits)
+        _check_ref_index(ref.index, f"{where}: member {brief(str(ref))}")
 
 
 def _site(data: bytes, where: str, limits: ValueLimits) -> None:
     site = SiteInfo.from_bytes(data)
     if site.to_bytes() != data:
-        raise DecodeError("its flags, service types or transports are outside Handle.Net's (flags 0x80 primary and "
-                          "0x40 multi-primary; service type 0–3; transport 0 UDP, 1 TCP, 2 HTTP, 3 HTTPS)")
+        raise DecodeError("its flags or service types are outside Handle.Net's (flags 0x80 primary and 0x40 "
+                          "multi-primary; service type 0–3: out of service, admin, query, admin and query)")
     texts = [("hash filter", site.hash_filter)]
     for name, value in site.attributes:
-        texts += [(f"attribute name {name[:40]!r}", name), (f"attribute {name[:40]!r}", value)]
+        texts += [(f"attribute name {brief(name, 40)!r}", name), (f"attribute {brief(name, 40)!r}", value)]
     for what, text in texts:
         if len(text) > MAX_SITE_TEXT:
             raise DecodeError(f"the {what} is {len(text)} characters long; the limit is {MAX_SITE_TEXT}")
@@ -131,6 +153,9 @@ def _site(data: bytes, where: str, limits: ValueLimits) -> None:
             except InvalidValue as exc:
                 raise DecodeError(f"the public key of server {server.server_id}: {exc.message}") from None
         for iface in server.interfaces:
+            if iface.transport not in TRANSPORT_NAMES:
+                raise DecodeError(f"server {server.server_id} has an interface with transport {iface.transport}; "
+                                  "Handle.Net's are 0 UDP, 1 TCP, 2 HTTP, 3 HTTPS")
             if not 0 <= iface.port <= MAX_PORT:
                 raise DecodeError(f"server {server.server_id} has an interface on port {iface.port}, outside 0–{MAX_PORT}")
 
@@ -151,6 +176,15 @@ def _jws(data: bytes, where: str, limits: ValueLimits) -> None:
         raise JwsError("a JWS is ASCII text") from None
     jws_form(text)
 
+
+_HINTS = {
+    ADMIN: 'send it as {"format": "admin", "value": {"handle", "index", "permissions"}}',
+    VLIST: 'send it as {"format": "vlist", "value": [{"handle", "index"}, …]}',
+    PUBKEY: 'send it as {"format": "key", "value": JWK}',
+    CERT: "a JWS, as Handle.Net writes it",
+    SIGNATURE: "a JWS, as Handle.Net writes it",
+    "HS_SITE": 'send it as {"format": "site", "value": {…}}',
+}
 
 _TYPED: dict[str, Callable[[bytes, str, ValueLimits], None]] = {
     ADMIN: _admin,
