@@ -33,7 +33,7 @@ from typing import Iterable
 
 from .errors import InvalidHandle, InvalidValue
 from .model import Handle, HandleValue, fold
-from .validation import codepoint, nested_handles, shown
+from .validation import BIDI, CONTROLS, ZERO_WIDTH, codepoint, nested_handles, shown
 
 DOC = "docs/identifiers.md"
 STRICT_DOC = "docs/identifiers.md#the-idis-strict-profile"
@@ -41,13 +41,10 @@ STRICT_MAX_HANDLE = 128
 STRICT_MAX_STRING = 255
 STRICT_MAX_PREFIX_FIELD = 128
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_ZERO_WIDTH = re.compile("[\u200b-\u200d\u2060\ufeff\u180e]")
 _CHARACTER_RULES = (
-    (_CONTROL, "a control character"),
-    (_BIDI, "a bidirectional control character"),
-    (_ZERO_WIDTH, "a zero-width character"),
+    (CONTROLS, "a control character"),
+    (BIDI, "a bidirectional control character"),
+    (ZERO_WIDTH, "a zero-width character"),
 )
 _STRICT_SUFFIX = re.compile(r"[A-Za-z0-9._-]")
 _DIGITS = re.compile(r"[0-9]{1,%d}" % STRICT_MAX_PREFIX_FIELD)

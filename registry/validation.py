@@ -29,7 +29,9 @@ from .values import (ADMIN, CERT, PUBKEY, SIGNATURE, SITE_TYPES, TRANSPORT_NAMES
 
 MAX_SITE_TEXT = 1024  # an HS_SITE attribute name or value, or its hash filter
 MAX_PORT = 65535
-CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL, C1
+BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")  # marks, embeddings, overrides, isolates
+ZERO_WIDTH = re.compile("[\u200b-\u200d\u2060\ufeff\u180e]")
 
 
 @dataclass(frozen=True)
@@ -83,12 +85,8 @@ def codepoint(char: str) -> str:
     return f"U+{ord(char):04X}"
 
 
-# characters a reader cannot see, or that change how the text around them is shown
-INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u200b-\u200d\u2060\ufeff\u180e]")
-
-
 def _escaped(char: str) -> str:
-    if INVISIBLE.match(char) or not char.isprintable():
+    if any(rule.match(char) for rule in (CONTROLS, BIDI, ZERO_WIDTH)) or not char.isprintable():
         return f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}"
     return char
 

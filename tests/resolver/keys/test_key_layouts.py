@@ -8,7 +8,9 @@ import json
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 
 from registry.jws import Jws, thumbprint
@@ -72,61 +74,56 @@ async def in_old_layout(store: Store, prefix: str) -> None:
     await store.replace(stored.record.with_values(values), stored.version)
 
 
-async def test_old_layout_is_republished_in_handle_nets_at_start(dsn, tmp_path):
-    t0 = int(time.time())
+@pytest.fixture
+async def rsa_node(dsn, tmp_path):
+    """A node's store, signing with the RSA fixture key, with 88.101 homed: its settings, keyring and store."""
     settings = Settings.load(env={}, data_dir=tmp_path, dsn=dsn)
-    keyring = fixture_keyring(settings.keys_path, t0)
+    keyring = fixture_keyring(settings.keys_path, int(time.time()))
     pool = await db.create_pool(dsn, max_size=2)
-    try:
-        store = await open_store(settings, pool, keyring)
-        await home_prefix(store, site_of(settings, keyring), "88.101", t0, keyring, LIFETIME)
-        fresh = (await store.get("0.NA/88.101")).record
-        assert pubkey_values(fresh) == {300: HS_PUBKEY}  # a new record: the known answer, byte for byte
-        assert site_keys(fresh) == [HS_PUBKEY]
-
-        await in_old_layout(store, "88.101")
-        old = await store.get("0.NA/88.101")
-        assert pubkey_values(old.record) == {300: HS_PUBKEY_WITHOUT_TRAILER}
-        assert site_keys(old.record) == [HS_PUBKEY_WITHOUT_TRAILER]
-        assert signed_digests(old.record, keyring)[300] == digest_by_hand("HS_PUBKEY", HS_PUBKEY_WITHOUT_TRAILER)
-
-        await prepare_database(settings, dsn, embedded=False)  # what `idres serve` does at start
-        new = await store.get("0.NA/88.101")
-        assert new.version == old.version + 1
-        assert pubkey_values(new.record) == {300: HS_PUBKEY}  # replaced in place: one key, no duplicate
-        assert site_keys(new.record) == [HS_PUBKEY]
-        digests = signed_digests(new.record, keyring)  # signed again, over the new bytes
-        assert digests[300] == digest_by_hand("HS_PUBKEY", HS_PUBKEY)
-        assert digests[1] == digest_by_hand("HS_SITE", new.record.value_at(1).data)
-        assert [v.index for v in new.record.values] == [v.index for v in old.record.values]
-
-        await prepare_database(settings, dsn, embedded=False)
-        assert (await store.get("0.NA/88.101")).version == new.version  # in line: nothing written
-        assert await publish_keys(store, keyring, t0, LIFETIME) == 0
-    finally:
-        await pool.close()
+    store = await open_store(settings, pool, keyring)
+    await home_prefix(store, site_of(settings, keyring), "88.101", int(time.time()), keyring, LIFETIME)
+    yield SimpleNamespace(settings=settings, keyring=keyring, store=store, dsn=dsn, data_dir=tmp_path)
+    await pool.close()
 
 
-async def test_idres_keys_recognise_the_node_keys_in_the_old_layout(dsn, tmp_path):
-    t0 = int(time.time())
-    settings = Settings.load(env={}, data_dir=tmp_path, dsn=dsn)
-    keyring = fixture_keyring(settings.keys_path, t0)
-    pool = await db.create_pool(dsn, max_size=2)
-    try:
-        store = await open_store(settings, pool, keyring)
-        await home_prefix(store, site_of(settings, keyring), "88.101", t0, keyring, LIFETIME)
-        await in_old_layout(store, "88.101")
+async def test_old_layout_is_republished_in_handle_nets_at_start(rsa_node):
+    store, keyring = rsa_node.store, rsa_node.keyring
+    fresh = (await store.get("0.NA/88.101")).record
+    assert pubkey_values(fresh) == {300: HS_PUBKEY}  # a new record: the known answer, byte for byte
+    assert site_keys(fresh) == [HS_PUBKEY]
 
-        done = idres("keys", "generate", "--dsn", dsn, "--data-dir", str(tmp_path), "--json")
-        assert done.returncode == 0, done.stderr
-        report = json.loads(done.stdout)
-        assert (report["state"], report["index"], report["publishedOn"]) == ("pending", 301, 1)
+    await in_old_layout(store, "88.101")
+    old = await store.get("0.NA/88.101")
+    assert pubkey_values(old.record) == {300: HS_PUBKEY_WITHOUT_TRAILER}
+    assert site_keys(old.record) == [HS_PUBKEY_WITHOUT_TRAILER]
+    assert signed_digests(old.record, keyring)[300] == digest_by_hand("HS_PUBKEY", HS_PUBKEY_WITHOUT_TRAILER)
 
-        record = (await store.get("0.NA/88.101")).record
-        keys = pubkey_values(record)
-        assert set(keys) == {300, 301}  # the old-layout key was taken for the node's own, not kept beside it
-        assert keys[300] == HS_PUBKEY
-        assert site_keys(record) == [HS_PUBKEY]  # the active key, now in Handle.Net's layout
-        Keyring(settings.keys_path)  # the keyring file is still readable
-    finally:
-        await pool.close()
+    await prepare_database(rsa_node.settings, rsa_node.dsn, embedded=False)  # what `idres serve` does at start
+    new = await store.get("0.NA/88.101")
+    assert new.version == old.version + 1
+    assert pubkey_values(new.record) == {300: HS_PUBKEY}  # replaced in place: one key, no duplicate
+    assert site_keys(new.record) == [HS_PUBKEY]
+    digests = signed_digests(new.record, keyring)  # signed again, over the new bytes
+    assert digests[300] == digest_by_hand("HS_PUBKEY", HS_PUBKEY)
+    assert digests[1] == digest_by_hand("HS_SITE", new.record.value_at(1).data)
+    assert [v.index for v in new.record.values] == [v.index for v in old.record.values]
+
+    await prepare_database(rsa_node.settings, rsa_node.dsn, embedded=False)
+    assert (await store.get("0.NA/88.101")).version == new.version  # in line: nothing written
+    assert await publish_keys(store, keyring, int(time.time()), LIFETIME) == 0
+
+
+async def test_idres_keys_recognise_the_node_keys_in_the_old_layout(rsa_node):
+    store = rsa_node.store
+    await in_old_layout(store, "88.101")
+
+    done = idres("keys", "generate", "--dsn", rsa_node.dsn, "--data-dir", str(rsa_node.data_dir), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["state"], report["index"], report["publishedOn"]) == ("pending", 301, 1)
+
+    record = (await store.get("0.NA/88.101")).record
+    keys = pubkey_values(record)
+    assert set(keys) == {300, 301}  # the old-layout key was taken for the node's own, not kept beside it
+    assert keys[300] == HS_PUBKEY
+    assert site_keys(record) == [HS_PUBKEY]  # the active key, now in Handle.Net's layout
