@@ -32,8 +32,8 @@ HANDLES_ROUTE = "/api/handles/"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE"})
 # a route variable matching any text, newlines included (``.*`` stops at a %0A, and aiohttp's own
 # answer to an unmatched path is plain text): every path reaches a handler that answers JSON
-ANY_TEXT = r"[\s\S]*"
-SOME_TEXT = r"[\s\S]+"
+ANY_TEXT = "(?s:.*)"
+SOME_TEXT = "(?s:.+)"
 
 
 def _handle_in_path(request: web.Request) -> str | None:
