@@ -1,5 +1,5 @@
-"""What a value must be before it is stored. Pure: the registrar calls it on every write, and every other
-writer of client values (a batch, the native protocol) calls it too.
+"""What a value must be before it is stored. Pure and transport-free: the registrar calls it on every
+write, and any other writer of client values must call it too.
 
 Values are checked, never repaired: a value that passes is stored byte for byte as sent, one that does
 not is refused with responseCode 202 (INVALID_VALUE) and a message naming the value and the rule.
