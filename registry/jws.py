@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -122,6 +123,45 @@ class Jws:
 
     def verify(self, key: PublicKey) -> bool:
         return verify_bytes(key, self.alg, self.signature, self.signing_input)
+
+
+_B64URL_PART = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _json_object(part: str, what: str) -> dict[str, Any]:
+    if not _B64URL_PART.fullmatch(part) or len(part) % 4 == 1:
+        raise JwsError(f"the JWS {what} is not base64url")
+    try:
+        value = orjson.loads(unb64url(part))
+    except orjson.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise JwsError(f"the JWS {what} is not a JSON object")
+    return value
+
+
+def jws_form(text: str) -> tuple[str, dict[str, Any]]:
+    """The algorithm and claims of a JWS, checking its form only: any ``alg`` is accepted (a node may keep
+    certificates it cannot verify, SM2 ones say), nothing is verified."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            data = orjson.loads(text)
+            first = data["signatures"][0]
+            header, payload, signature = first["protected"], data["payload"], first["signature"]
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+            raise JwsError("a JSON JWS needs payload and signatures[0].protected/signature") from None
+        parts = [header, payload, signature]
+    else:
+        parts = text.split(".")
+    if len(parts) != 3 or not all(isinstance(p, str) for p in parts):
+        raise JwsError("a compact JWS has three parts separated by '.'")
+    alg = _json_object(parts[0], "header").get("alg")
+    if not isinstance(alg, str) or not alg:
+        raise JwsError("the JWS header names no algorithm ('alg')")
+    if not _B64URL_PART.fullmatch(parts[2]):
+        raise JwsError("the JWS signature is not base64url")
+    return alg, _json_object(parts[1], "payload")
 
 
 def sign_compact(key: PrivateKey, payload: bytes) -> str:

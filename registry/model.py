@@ -53,8 +53,9 @@ def fold(text: str) -> str:
 def _check_text(text: str, what: str) -> None:
     if _SURROGATE.search(text):
         raise InvalidHandle(f"{what} is not valid UTF-8")
-    if _CONTROL.search(text):
-        raise InvalidHandle(f"{what} contains a control character")
+    control = _CONTROL.search(text)
+    if control:
+        raise InvalidHandle(f"{what} contains a control character (U+{ord(control.group()):04X}) at position {control.start() + 1}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,21 @@ def _require(obj: Any, key: str, kind: type | tuple[type, ...], what: str) -> An
     return value
 
 
+def _flag(obj: dict[str, Any], key: str, default: bool, what: str) -> bool:
+    """A JSON boolean: ``"false"`` is refused rather than read as true."""
+    value = obj.get(key, default)
+    if not isinstance(value, bool):
+        raise InvalidValue(f"{what} must be true or false, not {value!r}")
+    return value
+
+
+def _string(obj: dict[str, Any], key: str, default: str, what: str) -> str:
+    value = obj.get(key, default)
+    if not isinstance(value, str):
+        raise InvalidValue(f"{what} must be a string, not {value!r}")
+    return value
+
+
 INT4 = (0, 2**31 - 1)
 UINT2 = (0, 2**16 - 1)
 BYTE = (0, 255)
@@ -93,7 +108,7 @@ def admin_from_json(data: Any) -> AdminGrant:
     handle = _require(data, "handle", str, "admin value")
     index = _index(data.get("index", 0), "admin value index")
     perms = AdminPermission.from_json(data.get("permissions", "011111110011"))
-    return AdminGrant(ValueRef(index, handle), perms, legacy=bool(data.get("legacyByteLength", False)))
+    return AdminGrant(ValueRef(index, handle), perms, legacy=_flag(data, "legacyByteLength", False, "admin legacyByteLength"))
 
 
 def admin_to_json(grant: AdminGrant) -> dict[str, Any]:
@@ -237,7 +252,7 @@ class SiteInfo:
         if not isinstance(data, dict):
             raise InvalidValue("a site value must be a JSON object")
         data = _lower_keys(data)
-        major, _, minor = str(data.get("protocolversion", "2.10")).partition(".")
+        major, _, minor = _string(data, "protocolversion", "2.10", "site protocolVersion").partition(".")
         if integer_text(major) is None or integer_text(minor) is None:
             raise InvalidValue(f"protocolVersion {data.get('protocolversion')!r} is not of the form 2.10")
         major, minor = _index(major, "protocolVersion", BYTE), _index(minor, "protocolVersion", BYTE)
@@ -247,12 +262,12 @@ class SiteInfo:
         return cls(
             servers=tuple(_server_from_json(s) for s in servers),
             serial=_index(data.get("serialnumber", 1), "site serialNumber", UINT2),
-            primary=bool(data.get("primarysite", True)),
-            multi_primary=bool(data.get("multiprimary", False)),
+            primary=_flag(data, "primarysite", True, "site primarySite"),
+            multi_primary=_flag(data, "multiprimary", False, "site multiPrimary"),
             protocol=(major, minor),
             version=_index(data.get("version", 1), "site version", UINT2),
             hash_option=_index(data.get("hashoption", HASH_BY_ALL), "site hashOption", BYTE),
-            hash_filter=str(data.get("hashfilter", "")),
+            hash_filter=_string(data, "hashfilter", "", "site hashFilter"),
             attributes=_attributes_from_json(data.get("attributes", [])),
         )
 
@@ -263,9 +278,9 @@ def _lower_keys(data: dict[str, Any]) -> dict[str, Any]:
 
 def _attributes_from_json(data: Any) -> tuple[tuple[str, str], ...]:
     if isinstance(data, dict):
-        return tuple((str(k), str(v)) for k, v in data.items())
+        return tuple((str(k), _string(data, k, "", f"site attribute {k!r}")) for k in data)
     if isinstance(data, list):
-        return tuple((str(_require(a, "name", str, "site attribute")), str(a.get("value", ""))) for a in data)
+        return tuple((_require(a, "name", str, "site attribute"), _string(a, "value", "", "site attribute value")) for a in data)
     raise InvalidValue("site 'attributes' must be an array or an object")
 
 
@@ -308,7 +323,7 @@ def _server_from_json(data: Any) -> Server:
         raise InvalidValue("site server 'interfaces' must be an array")
     return Server(
         server_id=_index(data.get("serverid", 1), "site serverId"),
-        address=str(_require(data, "address", str, "site server")),
+        address=_require(data, "address", str, "site server"),
         public_key=_key_from_json(data.get("publickey")),
         interfaces=tuple(_interface_from_json(i) for i in interfaces),
     )
@@ -318,12 +333,12 @@ def _interface_from_json(data: Any) -> Interface:
     if not isinstance(data, dict):
         raise InvalidValue("a site interface must be a JSON object")
     data = _lower_keys(data)
-    protocol = str(data.get("protocol", "TCP")).upper()
+    protocol = _string(data, "protocol", "TCP", "interface protocol").upper()
     if protocol not in TRANSPORTS:
         raise InvalidValue(f"interface protocol {protocol!r} is not one of {', '.join(TRANSPORTS)}")
     return Interface(
         TRANSPORTS[protocol], _index(data.get("port", 2641), "interface port", UINT2),
-        query=bool(data.get("query", True)), admin=bool(data.get("admin", False)),
+        query=_flag(data, "query", True, "interface query"), admin=_flag(data, "admin", False, "interface admin"),
     )
 
 

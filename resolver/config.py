@@ -16,8 +16,8 @@ from typing import Any, ClassVar, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from registry.errors import ConfigurationError
-from registry.model import ValueRef
+from registry.errors import ConfigurationError, IdresError
+from registry.model import ValueRef, parse_prefix
 
 ENV_PREFIX = "IDRES_"
 log = logging.getLogger(__name__)
@@ -76,6 +76,23 @@ class Requests(Section):
     max_handle_length: int = Field(255, ge=16, le=4096)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     gzip_min_bytes: int = Field(512, ge=0)
+
+
+class Identifiers(Section):
+    """Which new handles the node accepts (docs/identifiers.md)."""
+
+    identifier_policy: bool = True
+    idis_strict_prefixes: tuple[str, ...] = ()
+
+    @field_validator("idis_strict_prefixes", mode="before")
+    @classmethod
+    def _split_prefixes(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        try:
+            return tuple(parse_prefix(p) for p in value)
+        except IdresError as exc:
+            raise ValueError(exc.message) from None
 
 
 class Auth(Section):
@@ -206,6 +223,7 @@ class Settings(BaseModel):
     listen: Listening = Field(default_factory=Listening)
     storage: Storage = Field(default_factory=Storage)
     requests: Requests = Field(default_factory=Requests)
+    identifiers: Identifiers = Field(default_factory=Identifiers)
     auth: Auth = Field(default_factory=Auth)
     cache: Cache = Field(default_factory=Cache)
     resolution: Resolution = Field(default_factory=Resolution)

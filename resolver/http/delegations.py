@@ -19,7 +19,7 @@ from registry.values import SiteInfo
 from . import params
 from .callers import caller_of
 from .context import NODE
-from .errors import add_resource
+from .errors import SOME_TEXT, add_resource
 from .respond import json_response
 
 ROUTE = "/api/delegations/"
@@ -80,4 +80,4 @@ async def list_delegations(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application) -> None:
     add_resource(app, "/api/delegations", {"GET": list_delegations})
-    add_resource(app, ROUTE + "{prefix:.+}", {"POST": delegate, "DELETE": undelegate})
+    add_resource(app, ROUTE + "{prefix:" + SOME_TEXT + "}", {"POST": delegate, "DELETE": undelegate})

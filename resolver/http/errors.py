@@ -32,6 +32,10 @@ HANDLES_ROUTE = "/api/handles/"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE"})
 _READS = frozenset({"GET", "HEAD", "POST"})  # POST resolves, with parameters in its body
 RETRY_AFTER = "2"  # seconds a client should wait before asking again while the database is away
+# a route variable matching any text, newlines included (``.*`` stops at a %0A, and aiohttp's own
+# answer to an unmatched path is plain text): every path reaches a handler that answers JSON
+ANY_TEXT = "(?s:.*)"
+SOME_TEXT = "(?s:.+)"
 
 
 def _handle_in_path(request: web.Request) -> str | None:
@@ -137,4 +141,4 @@ def add_resource(app: web.Application, path: str, handlers: dict[str, Handler], 
 
 
 def add_catch_all(app: web.Application) -> None:
-    app.router.add_route(hdrs.METH_ANY, "/{tail:.*}", fallback(None))
+    app.router.add_route(hdrs.METH_ANY, "/{tail:" + ANY_TEXT + "}", fallback(None))

@@ -12,7 +12,7 @@ from registry.value_json import parse_values_body
 from . import params
 from .callers import caller_of
 from .context import NODE
-from .errors import add_resource
+from .errors import ANY_TEXT, add_resource
 from .listing import list_handles
 from .resolve import ROUTE, get_handle, post_handle
 from .respond import json_response
@@ -62,7 +62,7 @@ def add_routes(app: web.Application) -> None:
     add_resource(app, "/api/handles", {"GET": list_handles, "HEAD": list_handles})
     add_resource(
         app,
-        ROUTE + "{handle:.*}",
+        ROUTE + "{handle:" + ANY_TEXT + "}",
         {"GET": get_handle, "HEAD": get_handle, "POST": post_handle, "PUT": put_handle, "DELETE": delete_handle},
         raw=("GET", "HEAD", "POST"),
     )

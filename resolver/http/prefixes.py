@@ -11,7 +11,7 @@ from ..keys.publication import prefix_record
 from . import params
 from .callers import caller_of
 from .context import NODE
-from .errors import add_resource
+from .errors import SOME_TEXT, add_resource
 from .respond import json_response
 
 ROUTE = "/api/prefixes/"
@@ -63,6 +63,6 @@ async def get_site(request: web.Request) -> web.StreamResponse:
 def add_routes(app: web.Application) -> None:
     add_resource(app, "/api/prefixes", {"GET": list_prefixes, "POST": home_prefix})
     add_resource(app, "/api/prefixes/", {"GET": list_prefixes})
-    add_resource(app, ROUTE + "{prefix:.+}", {"POST": home_prefix, "DELETE": unhome_prefix})
+    add_resource(app, ROUTE + "{prefix:" + SOME_TEXT + "}", {"POST": home_prefix, "DELETE": unhome_prefix})
     add_resource(app, "/api/site", {"GET": get_site})
     add_resource(app, "/api/site/", {"GET": get_site})

@@ -2,7 +2,9 @@
 
 Each key is published at its own index on every homed prefix record. The index is chosen free on all
 of them when the key is made, and publishing never overwrites a value it did not publish: a clash is
-reported for the operator to resolve. All processes of a node share one keys directory; a process
+reported for the operator to resolve. The node's keys are recognised in either HS_PUBKEY layout (RSA
+with or without Handle.Net's trailing ``int4 0``) and always published in Handle.Net's, so a record
+written in the old layout is brought to the new one, and signed again, the next time keys are published. All processes of a node share one keys directory; a process
 whose keys directory is empty refuses to make a key of its own when the prefix records already name
 another node key, rather than sign with a key nobody certified.
 """
@@ -14,6 +16,7 @@ from dataclasses import replace
 from registry.errors import ConfigurationError, IdresError
 from registry.model import HandleValue, Record, prefix_record_handle
 from registry.pg.store import Store
+from registry.pubkeys import canonical_pubkey
 from registry.values import PUBKEY, SITE_TYPES, SiteInfo
 
 from ..core.retry import retry_on_conflict
@@ -31,7 +34,13 @@ async def _prefix_records(store: Store) -> list[tuple[Record, int]]:
 
 
 def _ours(keyring: Keyring) -> set[bytes]:
+    """The node's keys in the Handle.Net layout (compare ``canonical_pubkey`` of key bytes with them)."""
     return {key_bytes(keyring, e.kid) for e in keyring.entries}
+
+
+def _is_ours(data: bytes, ours: set[bytes]) -> bool:
+    """Whether HS_PUBKEY or server key bytes, in either layout, hold one of the node's keys."""
+    return bool(data) and canonical_pubkey(data) in ours
 
 
 async def free_key_index(store: Store, keyring: Keyring) -> int:
@@ -39,7 +48,7 @@ async def free_key_index(store: Store, keyring: Keyring) -> int:
     index = max((e.index for e in keyring.entries), default=FIRST_INDEX - 1) + 1
     ours = _ours(keyring)
     taken = {v.index for record, _ in await _prefix_records(store) for v in record.values
-             if not (v.type_key == PUBKEY and v.data in ours)}
+             if not (v.type_key == PUBKEY and _is_ours(v.data, ours))}
     while index in taken:
         index += 1
     return index
@@ -83,7 +92,7 @@ def _republished(record: Record, keyring: Keyring, wanted: dict[int, HandleValue
     ours, active = _ours(keyring), active_key_bytes(keyring)
     values = []
     for value in record.values:
-        mine = value.type_key == PUBKEY and value.data in ours
+        mine = value.type_key == PUBKEY and _is_ours(value.data, ours)
         if value.index in wanted and not mine:
             raise ConfigurationError(
                 f"{record.handle.text} has a {value.type} value at index {value.index}, where this node publishes "
@@ -124,7 +133,7 @@ def _with_site_key(value: HandleValue, our_keys: set[bytes], active: bytes, now:
         site = SiteInfo.from_bytes(value.data)
     except IdresError:
         return value
-    servers = tuple(replace(s, public_key=active) if s.public_key in our_keys else s for s in site.servers)
+    servers = tuple(replace(s, public_key=active) if _is_ours(s.public_key, our_keys) else s for s in site.servers)
     if servers == site.servers:
         return value
     return replace(value, data=replace(site, servers=servers).to_bytes(), timestamp=now)

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from registry.errors import IdresError
+from registry.identifiers import IdentifierPolicy
 from registry.pg import db
 from registry.pg.embedded import EmbeddedPostgres
 from registry.pg.migrate import check_schema
@@ -124,6 +125,8 @@ class Node:
             prefix_admins_manage_handles=settings.auth.prefix_admins_manage_handles,
             allow_list_handles=settings.auth.allow_list_handles,
             max_handle_length=settings.requests.max_handle_length,
+            identifier_policy=IdentifierPolicy(settings.identifiers.identifier_policy,
+                                               settings.identifiers.idis_strict_prefixes),
         )
         node = cls(settings, pool, store, authority, engine, rights, registrar, keyring, keeper)
         # The follower keeps the cache and the authority coherent (the latter even with the cache off).

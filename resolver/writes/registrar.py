@@ -25,12 +25,14 @@ from registry.errors import (
     ValueAlreadyExists,
     ValuesNotFound,
 )
+from registry.identifiers import IdentifierPolicy
 from registry.model import Handle, HandleValue, Record, ancestors, check_indexes, prefix_record_handle
 from registry.values import SIGNATURE, SiteInfo
 from registry.permissions import AdminPermission as P
 from registry.permissions import needed_for_change, needed_for_removal
 from registry.records import StoredRecord
 from registry.pg.store import Store
+from registry.validation import ValueLimits, check_values
 
 from ..core.authority import CurrentAuthority, Delegated, Homed
 from ..core.callers import Caller
@@ -59,9 +61,12 @@ class Registrar:
         prefix_admins_manage_handles: bool = True,
         allow_list_handles: bool = True,
         max_handle_length: int = 255,
+        identifier_policy: IdentifierPolicy = IdentifierPolicy(),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._max_length = max_handle_length
+        self._limits = ValueLimits(max_handle_length=max_handle_length)
+        self._policy = identifier_policy
         self._store = store
         self._engine = engine
         self._rights = rights
@@ -114,6 +119,12 @@ class Registrar:
         if needed and not await self.may(caller, needed, handle, record):
             raise InsufficientPermissions(f"{caller.identity} lacks {needed.names()} on {handle.text}", handle=handle.text)
 
+    def _check_input(self, handle: Handle, values: Sequence[HandleValue]) -> None:
+        """The values a client sends, by type and by the identifier policy, before anything is read or written."""
+        check_indexes(values)
+        check_values(values, self._limits)
+        self._policy.check_values(handle, values)
+
     def _client_values(self, values: Iterable[HandleValue]) -> list[HandleValue]:
         """The values a change is judged on: a signing node's own HS_SIGNATURE is not the client's to change."""
         if self._store.sealer is None:
@@ -138,7 +149,7 @@ class Registrar:
 
     async def put(self, handle: Handle, values: Sequence[HandleValue], caller: Caller | None, *, overwrite: bool = True) -> WriteResult:
         """Create the handle with these values, or replace all its values (``overwrite``)."""
-        check_indexes(values)
+        self._check_input(handle, values)
         return await self._write(handle, caller, lambda known: self._put_once(handle, values, known, overwrite))
 
     async def _put_once(self, handle: Handle, values: Sequence[HandleValue], caller: Caller, overwrite: bool) -> WriteResult:
@@ -146,6 +157,7 @@ class Registrar:
         existing = await self._fresh(handle)
         if existing is None:
             await self._authorise_creation(caller, handle)
+            self._policy.check_new(handle)  # new handles only: existing records stay replaceable
             try:
                 await self._store.create(Record(handle, tuple(v.stamped(now) for v in values)))
             except HandleAlreadyExists:
@@ -171,7 +183,7 @@ class Registrar:
 
     async def mint(self, base: Handle, values: Sequence[HandleValue], caller: Caller | None) -> WriteResult:
         """Create ``base`` + 32 random hex characters (``PUT .../prefix/?mintNewSuffix=true``)."""
-        check_indexes(values)
+        self._check_input(base, values)
         if base.is_prefix_record:
             raise ProtocolError("mint under a prefix with PUT /api/handles/<prefix>/?mintNewSuffix=true", handle=base.text)
         self._require_homed(base)
@@ -204,7 +216,7 @@ class Registrar:
             raise ProtocolError("Mismatched indexes in PUT request", handle=handle.text)
         if not values:
             raise InvalidValue("no values to add", handle=handle.text)
-        check_indexes(values)
+        self._check_input(handle, values)
         return await self._write(handle, caller, lambda known: self._add_once(handle, values, known, overwrite))
 
     async def _add_once(self, handle: Handle, values: Sequence[HandleValue], caller: Caller, overwrite: bool) -> WriteResult:
@@ -282,6 +294,7 @@ class Registrar:
 
     async def home(self, prefix: str, caller: Caller | None, prefix_record: Record | None) -> bool:
         self._require_server_admin(caller, prefix)
+        self._policy.check_new(prefix_record_handle(prefix))
         # homed a moment early, so that the new prefix record is signed as it is written
         self._authority.replace(self._authority.snapshot.with_homed(prefix))
         try:

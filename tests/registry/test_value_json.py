@@ -136,7 +136,7 @@ def test_site_format(fmt):
 @pytest.mark.parametrize("fmt", ["key", "KEY", "Key"])
 def test_key_format(fmt):
     data = value(type="HS_PUBKEY", data={"format": fmt, "value": {"kty": "RSA", "n": "gAE", "e": "AQAB"}}).data
-    assert data == bytes.fromhex("0000000b" + b"RSA_PUB_KEY".hex() + "0000" "00000003" "010001" "00000003" "008001")
+    assert data == bytes.fromhex("0000000b" + b"RSA_PUB_KEY".hex() + "0000" "00000003" "010001" "00000003" "008001" "00000000")
 
 
 def test_formats_do_not_depend_on_the_value_type():

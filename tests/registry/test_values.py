@@ -243,8 +243,10 @@ def dsa_keys() -> tuple[dsa.DSAPublicKey, ...]:
     return tuple(dsa.generate_private_key(size).public_key() for size in (1024, 2048))
 
 
-def rsa_bytes(e: int, n: int) -> bytes:
-    return Writer().text("RSA_PUB_KEY").int2(0).bytes(java_bytes(e)).bytes(java_bytes(n)).getvalue()
+def rsa_bytes(e: int, n: int, *, handle_net: bool = True) -> bytes:
+    """An RSA key in Handle.Net's layout (with the int4 0 after the modulus), or in the older one without it."""
+    w = Writer().text("RSA_PUB_KEY").int2(0).bytes(java_bytes(e)).bytes(java_bytes(n))
+    return w.int4(0).getvalue() if handle_net else w.getvalue()
 
 
 def dsa_bytes(q: int, p: int, g: int, y: int) -> bytes:
@@ -255,10 +257,13 @@ def dsa_bytes(q: int, p: int, g: int, y: int) -> bytes:
 
 
 def test_rsa_key_known_answer():
-    # e = 65537, n = 0x8001 (high bit set: Java adds a leading zero byte)
-    data = bytes.fromhex("0000000b" + b"RSA_PUB_KEY".hex() + "0000" "00000003" "010001" "00000003" "008001")
+    # e = 65537, n = 0x8001 (high bit set: Java adds a leading zero byte), then Handle.Net's int4 0
+    fields = "0000000b" + b"RSA_PUB_KEY".hex() + "0000" "00000003" "010001" "00000003" "008001"
+    data = bytes.fromhex(fields + "00000000")
     assert V.pubkey_to_jwk(data) == {"kty": "RSA", "n": "gAE", "e": "AQAB"}
     assert V.jwk_to_pubkey({"kty": "RSA", "n": "gAE", "e": "AQAB"}) == data
+    # the older layout, without the int4 0, reads as the same key
+    assert V.pubkey_to_jwk(bytes.fromhex(fields)) == {"kty": "RSA", "n": "gAE", "e": "AQAB"}
 
 
 def test_dsa_key_known_answer():
@@ -382,6 +387,10 @@ def test_jwk_to_pubkey_rejects_bad_keys(jwk):
         Writer().text("EC_PUB_KEY").int2(0).getvalue(),
         rsa_bytes(3, 5) + b"\x00",
         rsa_bytes(3, 5)[:-1],
+        rsa_bytes(3, 5, handle_net=False) + b"\x00",
+        rsa_bytes(3, 5, handle_net=False) + b"\x00\x00\x00\x01",  # only an int4 0 may follow the modulus
+        dsa_bytes(1, 2, 3, 4) + b"\x00\x00\x00\x00",  # and only the RSA modulus
+        Writer().text("Ed25519_PUB_KEY").int2(0).bytes(bytes(32)).int4(0).getvalue(),
         Writer().text("Ed25519_PUB_KEY").int2(0).getvalue(),
     ],
 )

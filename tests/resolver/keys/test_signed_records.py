@@ -158,7 +158,7 @@ async def test_minted_handles_are_signed(node, store):
 
 async def test_signatures_sent_by_a_client_are_replaced_by_the_nodes(node, store):
     forged = {"index": 400, "type": "HS_SIGNATURE", "data": "eyJhbGciOiJFZERTQSJ9.e30.AAAA"}
-    other = {"index": 401, "type": "HS_SIGNATURE", "data": "not a signature at all"}
+    other = {"index": 401, "type": "HS_SIGNATURE", "data": "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiI4OC4xMDEvRk9SR0VEIn0.AAAA"}
     status, _ = await call(node, "PUT", "/api/handles/88.101/FORGED", json=[URL_VALUE, forged, other])
     assert status == 201
     stored = await store.get("88.101/FORGED")
