@@ -31,7 +31,6 @@ from .engine import Engine
 from .keeper import AuthorityKeeper
 
 log = logging.getLogger(__name__)
-MAX_BACKOFF = 5.0
 
 
 class ChangeFollower:
@@ -70,7 +69,7 @@ class ChangeFollower:
             finally:
                 self._lost()
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF)
+            backoff = min(backoff * 2, self._interval)  # back within a poll interval of the database's return
 
     async def _connect(self) -> None:
         conn = await db.connect(self._dsn)
