@@ -2,7 +2,8 @@
 
 One process of a node renews at a time (a PostgreSQL advisory lock elects it). Each tick takes up to
 ``renew_batch`` records whose signature expires within ``signature_renew_before`` (or that have
-none) and writes them again unchanged: the store's sealer signs the new version, the change log
+none) and writes them again, unchanged but for HS_PUBKEY values still in an older layout (written
+in Handle.Net's): the store's sealer signs the new version, the change log
 records it, caches and followers pick it up (``on_renewed`` tells the serving process at once, with the
 record's comparison key). Records this node does not sign (their prefix is no
 longer homed) stay out of the queue until it is homed again.
@@ -13,19 +14,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from typing import Callable
 
 import asyncpg
 
 from registry.pg.db import unavailable_on_driver_errors
 from registry.errors import ConcurrentUpdate, IdresError
-from registry.model import Handle
+from registry.model import Handle, Record
+from registry.pubkeys import canonical_pubkey
+from registry.values import PUBKEY
 from registry.pg.store import Store
 
 from .sealing import NodeSealer
 
 log = logging.getLogger(__name__)
 RENEWAL_LOCK = 7310022
+
+
+def in_current_layout(record: Record) -> Record:
+    """The record with its HS_PUBKEY values in the layout idres writes now (Handle.Net's: RSA keys end with
+    an int4 0), so that the new signature covers the bytes a Handle.Net verifier digests."""
+    values = []
+    for value in record.values:
+        canonical = canonical_pubkey(value.data) if value.type_key == PUBKEY else None
+        values.append(replace(value, data=canonical) if canonical is not None and canonical != value.data else value)
+    return record.with_values(values)
 
 
 class SignatureRenewer:
@@ -90,7 +104,7 @@ class SignatureRenewer:
         if self._sealer.identity_for(record.handle) is None:
             return 0  # homed or unhomed a moment ago: this process's view catches up from the change log
         try:
-            await self._store.replace(record, stored.version)
+            await self._store.replace(in_current_layout(record), stored.version)
         except ConcurrentUpdate:
             return 0  # written meanwhile, and so signed anew
         self._on_renewed(Handle.parse(stored.handle, max_length=10**6).key)

@@ -546,3 +546,18 @@ async def test_the_cache_hit_path_serves_the_signed_record_bytes_untouched(node,
     assert signature.encode() in second_body
     for r in (first, second):
         assert not {"Signature", "Signature-Input", "Content-Digest"} & set(r.headers)
+
+
+async def test_renewal_rewrites_keys_of_the_old_layout_in_handle_nets_and_signs_those_bytes(signer):
+    from registry.signing import value_digest
+    from tests.registry.fixtures.handle_net_encodings import HS_PUBKEY, HS_PUBKEY_WITHOUT_TRAILER
+
+    s = signer
+    old = Record(Handle.parse("88.101/KEYHOLDER"), (HandleValue(300, PUBKEY, HS_PUBKEY_WITHOUT_TRAILER, timestamp=T0),))
+    await s.plain.create(old)  # written before the layout changed, and not signed since
+    assert await s.renewer().tick() >= 1
+    renewed = await s.store.get("88.101/KEYHOLDER")
+    assert renewed.record.value_at(300).data == HS_PUBKEY  # 289 bytes now, as Handle.Net writes them
+    claims = assert_signed(renewed, s.keyring, "88.101", lifetime=LIFETIME, now=T0)
+    digest = {d["index"]: d["digest"] for d in claims["digests"]["digests"]}[300]
+    assert digest == value_digest(renewed.record.value_at(300))
