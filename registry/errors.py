@@ -61,6 +61,12 @@ class BodyTooLarge(ProtocolError):
     http_status = 413
 
 
+class BodyTimeout(ProtocolError):
+    """The request body stalled: it did not arrive within the body deadline."""
+
+    http_status = 408
+
+
 class OperationNotSupported(IdresError):
     response_code = ResponseCode.OPERATION_NOT_SUPPORTED
 

@@ -118,6 +118,35 @@ class Auth(Section):
         return tuple(ValueRef.parse(a) for a in self.server_admins)
 
 
+class FrontDoor(Section):
+    """What a node accepts from the network before a request reaches a handler."""
+
+    max_connections: int = Field(10_000, ge=16)
+    max_connections_per_address: int = Field(1_000, ge=1)
+    header_timeout: float = Field(30.0, gt=0, le=3600)
+    body_timeout: float = Field(30.0, gt=0, le=3600)
+    max_header_bytes: int = Field(8190, ge=1024, le=1_048_576)
+    max_url_bytes: int = Field(8190, ge=256, le=1_048_576)
+
+
+class Observability(Section):
+    """Metrics, per-prefix statistics and access logs."""
+
+    metrics: bool = True
+    metrics_dir: Path | None = None
+    statistics: bool = True
+    statistics_flush_interval: float = Field(10.0, gt=0, le=3600)
+    access_log_format: str = "text"
+    access_log_sample: float = Field(1.0, ge=0, le=1)
+
+    @field_validator("access_log_format")
+    @classmethod
+    def _format(cls, value: str) -> str:
+        if value.lower() not in ("text", "json"):
+            raise ValueError("access_log_format must be text or json")
+        return value.lower()
+
+
 class Cache(Section):
     env_prefix: ClassVar[str] = "cache_"
     enabled: bool = True
@@ -223,6 +252,8 @@ class Settings(BaseModel):
     listen: Listening = Field(default_factory=Listening)
     storage: Storage = Field(default_factory=Storage)
     requests: Requests = Field(default_factory=Requests)
+    front_door: FrontDoor = Field(default_factory=FrontDoor)
+    observability: Observability = Field(default_factory=Observability)
     identifiers: Identifiers = Field(default_factory=Identifiers)
     auth: Auth = Field(default_factory=Auth)
     cache: Cache = Field(default_factory=Cache)
@@ -282,6 +313,13 @@ class Settings(BaseModel):
         return self.resolution.node_name or f"{self.listen.advertised_address}:{self.listen.port}"
 
     @property
+    def metrics_path(self) -> Path:
+        """Where the worker processes keep the metrics they share (IDRES_METRICS_DIR, default <data dir>/metrics)."""
+        if self.observability.metrics_dir is not None:
+            return self.observability.metrics_dir
+        return self.storage.data_dir.expanduser().resolve() / "metrics"
+
+    @property
     def keys_path(self) -> Path:
         if self.signing.keys_dir is not None:
             return self.signing.keys_dir
@@ -297,3 +335,9 @@ def _explain(exc: ValidationError) -> str:
         message = str(error["msg"]).removeprefix("Value error, ")
         problems.append(f"{name} (IDRES_{name.upper()}): {message}" if name else message)
     return "invalid settings: " + "; ".join(problems)
+
+
+def share_metrics_directory(path: Path) -> None:
+    """Tell prometheus-client, which reads it from the environment, where this process keeps its metrics
+    (its multiprocess mode): called by each worker before any metric exists."""
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)

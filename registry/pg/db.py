@@ -6,7 +6,7 @@ Every idres table lives in the ``idres`` schema, so idres can share a database w
 from __future__ import annotations
 
 import contextlib
-from typing import AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import asyncpg
 
@@ -55,7 +55,13 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     otherwise cost a round trip per request."""
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, command_timeout: float = 30.0) -> asyncpg.Pool:
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, command_timeout: float = 30.0,
+                      query_observer: Callable[[Any], None] | None = None) -> asyncpg.Pool:
+    """A pool; ``query_observer`` is told of every query (its text and elapsed time), for metrics."""
+
+    async def observed(conn: asyncpg.Connection) -> None:
+        conn.add_query_logger(query_observer)
+
     with unavailable_on_driver_errors():
         return await asyncpg.create_pool(
             dsn,
@@ -65,6 +71,7 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, comman
             timeout=CONNECT_TIMEOUT,
             server_settings=SERVER_SETTINGS,
             reset=_keep_session,
+            init=observed if query_observer is not None else None,
         )
 
 

@@ -22,6 +22,8 @@ class DatabaseHealth:
         self.since = clock()
         self.refused_reads = 0
         self.refused_writes = 0
+        self.refused_total_reads = 0  # since the process started: for metrics
+        self.refused_total_writes = 0
         self.outages = 0
 
     def lost(self, cause: str) -> None:
@@ -37,8 +39,10 @@ class DatabaseHealth:
         self.lost(cause)
         if write:
             self.refused_writes += 1
+            self.refused_total_writes += 1
         else:
             self.refused_reads += 1
+            self.refused_total_reads += 1
 
     def back(self, caught_up: int = 0) -> None:
         """The database answers again; ``caught_up`` changes of the log were applied on return."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import delegations, handles, health, prefixes
+from . import delegations, handles, health, metrics, prefixes, stats
 from .context import NODE, SIGNER, NodeParts
 from .errors import add_catch_all
+from .params import BODY_TIMEOUT
 from .signatures import ResponseSigner
 
 
@@ -15,11 +16,14 @@ def create_app(node: NodeParts) -> web.Application:
     settings = node.settings
     app = web.Application(client_max_size=settings.requests.max_body_bytes)
     app[NODE] = node
+    app[BODY_TIMEOUT] = settings.front_door.body_timeout
     if settings.signing.enabled:
         app[SIGNER] = ResponseSigner(node.keyring, settings.signing.http_signature_lifetime)
     handles.add_routes(app)
     prefixes.add_routes(app)
     delegations.add_routes(app)
     health.add_routes(app)
+    metrics.add_routes(app)
+    stats.add_routes(app)
     add_catch_all(app)
     return app

@@ -6,9 +6,12 @@ uses, so that it never imports the room that wires it.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
 
 from aiohttp import web
+
+from registry.pg.statistics import HourCounts
 
 from ..config import Settings
 from ..core.health import DatabaseHealth
@@ -20,9 +23,16 @@ from ..writes.registrar import Registrar
 from .signatures import ResponseSigner
 
 
+class RequestMetrics(Protocol):
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None: ...
+
+    def exposition(self) -> bytes: ...
+
+
 class NodeParts(Protocol):
     settings: Settings
     health: DatabaseHealth
+    metrics: RequestMetrics | None
     engine: Engine
     rights: Rights
     registrar: Registrar
@@ -31,6 +41,8 @@ class NodeParts(Protocol):
     def current_site(self) -> SiteDescription: ...
 
     async def readiness(self) -> dict[str, Any]: ...
+
+    async def read_statistics(self, prefixes: list[str], start: datetime, end: datetime) -> list[HourCounts]: ...
 
 
 NODE = web.AppKey("node", NodeParts)

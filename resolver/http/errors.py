@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 import uuid
 from typing import Awaitable, Callable
 
@@ -57,6 +58,8 @@ def error_response(request: web.Request, error: IdresError) -> web.Response:
         response.headers[hdrs.WWW_AUTHENTICATE] = 'Basic realm="handle"'
     if status == 503:
         response.headers[hdrs.RETRY_AFTER] = RETRY_AFTER
+    if status == 408:
+        response.force_close()  # the rest of the body may still come: it is not read
     return response
 
 
@@ -82,6 +85,7 @@ def guarded(handler: Handler) -> Handler:
 
     @functools.wraps(handler)
     async def wrapper(request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
         try:
             response = await handler(request)
         except IdresError as error:
@@ -101,9 +105,18 @@ def guarded(handler: Handler) -> Handler:
             message = f"internal server error (incident {incident} in the server log)"
             body = error_body(ResponseCode.ERROR, message, _handle_in_path(request))
             response = json_response(request, body, 500)
+        _observed(request, response.status, started)
         return with_cors(request, response)
 
     return wrapper
+
+
+def _observed(request: web.Request, status: int, started: float) -> None:
+    metrics = request.app[NODE].metrics
+    if metrics is not None:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "(unknown)"
+        metrics.observe(route, request.method, status, time.perf_counter() - started)
 
 
 def with_cors(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:

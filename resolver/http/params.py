@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import unquote_to_bytes
 
 import orjson
 from aiohttp import hdrs, web
 from multidict import MultiMapping
 
-from registry.errors import BodyTooLarge, InvalidHandle, ProtocolError, UnsupportedMediaType
+from registry.errors import BodyTimeout, BodyTooLarge, InvalidHandle, ProtocolError, UnsupportedMediaType
 
 
 MAX_JSON_DEPTH = 32
+BODY_TIMEOUT = web.AppKey("body_timeout", float)  # IDRES_BODY_TIMEOUT, set by the app
+DEFAULT_BODY_TIMEOUT = 30.0
 MAX_PAGE = 2**31 - 1
 
 
@@ -69,10 +72,7 @@ async def json_body(request: web.Request, limit: int) -> object:
         raise UnsupportedMediaType(f"Unsupported media type {mime or '(none)'}: send Content-Type: application/json")
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge(f"the request body of {request.content_length} bytes is over the limit of {limit} bytes")
-    try:
-        data = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise BodyTooLarge(f"the request body is over the limit of {limit} bytes") from None
+    data = await read_body(request, limit)
     if len(data) > limit:
         raise BodyTooLarge(f"the request body is over the limit of {limit} bytes")
     try:
@@ -82,6 +82,18 @@ async def json_body(request: web.Request, limit: int) -> object:
     if _depth(body) > MAX_JSON_DEPTH:
         raise ProtocolError(f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
     return body
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, within the body deadline (IDRES_BODY_TIMEOUT): a body that stalls is refused."""
+    deadline = request.app.get(BODY_TIMEOUT, DEFAULT_BODY_TIMEOUT)
+    try:
+        async with asyncio.timeout(deadline):
+            return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise BodyTooLarge(f"the request body is over the limit of {limit} bytes") from None
+    except TimeoutError:
+        raise BodyTimeout(f"the request body did not arrive within {deadline:g} s") from None
 
 
 def _depth(value: object) -> int:

@@ -86,7 +86,9 @@ async def get_handle(request: web.Request) -> web.StreamResponse:
             entry = node.engine.peek(fold(text))
             if entry is not None:
                 if entry.__class__ is NegativeEntry:
+                    entry.tally.not_found_hits += 1
                     return _not_found(request, text, caching.answer_headers(Found(entry, "hit"), node.engine.clock()))
+                entry.tally.hits += 1
                 view = entry.renderings.get(JSON_VIEW)  # type: ignore[union-attr]
                 if view is None or view.text != text:
                     view = _public_view(entry, text, node)  # type: ignore[arg-type]
@@ -167,7 +169,9 @@ async def _render(request: web.Request, node: NodeParts, query, found: Found, ha
                   wanted: ReadQuery, caller: Caller | None) -> web.StreamResponse:
     entry = found.record
     if entry is None:
+        found.entry.tally.not_found += 1
         return _not_found(request, text, caching.answer_headers(found, node.engine.clock()))
+    entry.tally.resolutions += 1
     reader = Reader(str(caller.identity) if caller is not None else None)
     plain = "pretty" not in query and "callback" not in query
     if plain and whole_public(wanted, reader):  # the answer is the record's public view, already rendered

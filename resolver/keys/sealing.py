@@ -16,6 +16,7 @@ class NodeSealer:
         self.keyring = keyring
         self.authority = authority
         self.lifetime = lifetime
+        self.sealed = 0  # record versions signed: for metrics
 
     def identity_for(self, handle: Handle) -> ValueRef | None:
         active = self.keyring.active
@@ -30,4 +31,5 @@ class NodeSealer:
         if active is None:
             return record
         signer = RecordSigner(self.keyring.private_key(active.kid), self.identity_for, lifetime=self.lifetime)
+        self.sealed += 1
         return signer.seal(record, now)

@@ -22,6 +22,7 @@ from registry.records import StoredRecord
 
 from ..core.authority import CurrentAuthority, Delegated, Homed
 from .cache import SingleFlight, TtlLru, TtlPolicy
+from .statistics import Statistics, Tally
 
 HIT, URI_MISS, STALE, STALE_SERVED, BYPASS = "hit", "uri-miss", "stale", "stale-served", "bypass"
 _DATABASE_FAILURES = (ServerUnavailable,)
@@ -44,25 +45,28 @@ class CachedRecord:
     root; ``stored_at`` and ``expires`` are on the engine's clock.
     """
 
-    __slots__ = ("stored", "renderings", "source", "relayed", "verified", "stored_at", "expires")
+    __slots__ = ("stored", "renderings", "source", "relayed", "verified", "stored_at", "expires", "tally")
 
-    def __init__(self, stored: StoredRecord, source: str = LOCAL, verified: bool = False, relayed: bool = False) -> None:
+    def __init__(self, stored: StoredRecord, source: str = LOCAL, verified: bool = False, relayed: bool = False,
+                 tally: Tally | None = None) -> None:
         self.stored = stored
         self.renderings: dict[Hashable, Any] = {}
         self.source = source
         self.relayed = relayed
         self.verified = verified
         self.stored_at = self.expires = 0.0
+        self.tally = tally if tally is not None else Tally("")
 
 
 class NegativeEntry:
     """An authoritative "no such handle", from ``source``."""
 
-    __slots__ = ("source", "stored_at", "expires")
+    __slots__ = ("source", "stored_at", "expires", "tally")
 
-    def __init__(self, source: str = LOCAL) -> None:
+    def __init__(self, source: str = LOCAL, tally: Tally | None = None) -> None:
         self.source = source
         self.stored_at = self.expires = 0.0
+        self.tally = tally if tally is not None else Tally("")
 
 
 class _NotFound:
@@ -103,11 +107,13 @@ class Engine:
         keep_expired: float = 0.0,
         refresh_interval: float = 30.0,
         name: str = LOCAL,
+        statistics: Statistics | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.source = source
         self.name = name
+        self.statistics = statistics if statistics is not None else Statistics()
         self.authority = authority
         self.policy = policy
         self.configured = enabled
@@ -154,26 +160,29 @@ class Engine:
             return Found(entry, HIT)
         authority = self.authority.snapshot.answer_for(handle)
         if isinstance(authority, Homed):
-            return await self._load(handle, self._local_loader(handle.key), stale_on=_DATABASE_FAILURES, remember=False)
+            return await self._load(handle, self._local_loader(handle), stale_on=_DATABASE_FAILURES, remember=False)
         if self.forwarder is None or (not isinstance(authority, Delegated) and not self.forwarder.root_urls):
             raise PrefixNotHomed(handle=handle.text)
         self.forwarder.upstream.check_path(via)  # a loop is refused before it joins a load it may be part of
         delegation = authority if isinstance(authority, Delegated) else None
         return await self._load(handle, self._upstream_loader(handle, delegation, via), stale_on=_UPSTREAM_FAILURES, remember=True)
 
-    def _local_loader(self, key: str) -> Callable[[], Any]:
+    def _local_loader(self, handle: Handle) -> Callable[[], Any]:
         async def load() -> CachedRecord | NegativeEntry:
-            stored = await self.source.get(key)
-            return CachedRecord(stored, self.name) if stored is not None else NegativeEntry(self.name)
+            stored = await self.source.get(handle.key)
+            tally = self.statistics.tally(handle)
+            return CachedRecord(stored, self.name, tally=tally) if stored is not None else NegativeEntry(self.name, tally)
 
         return load
 
     def _upstream_loader(self, handle: Handle, delegation: Delegated | None, via: tuple[str, ...]) -> Callable[[], Any]:
         async def load() -> CachedRecord | NegativeEntry:
             answered = await self.forwarder.fetch(handle, delegation, via)
+            tally = self.statistics.tally(handle)
             if answered.record is None:
-                return NegativeEntry(answered.node)
-            return CachedRecord(StoredRecord.from_record(answered.record), answered.node, answered.verified, relayed=True)
+                return NegativeEntry(answered.node, tally)
+            return CachedRecord(StoredRecord.from_record(answered.record), answered.node, answered.verified, relayed=True,
+                                tally=tally)
 
         return load
 

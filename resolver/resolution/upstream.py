@@ -108,6 +108,8 @@ class Upstream:
         self._wall = wall_clock
         self._memo = SignatureMemo()
         self.calls = 0
+        self.verified = 0  # records checked up to the trust root
+        self.refused = 0  # records whose signatures did not verify
 
     async def close(self) -> None:
         await self._session.close()
@@ -163,7 +165,9 @@ class Upstream:
     async def _verify(self, url: str, handle: Handle, values: list[HandleValue]) -> None:
         report = await averify(handle.text, values, self.anchor, int(self._wall()), self._certificates, self._memo)  # type: ignore[arg-type]
         if not report.ok:
+            self.refused += 1
             raise _Failed(url, f"the record of {handle.text} does not verify: {_problem(report)}", unreachable=False)
+        self.verified += 1
 
 
 def _parsed(url: str, status: int, body: bytes, handle: Handle) -> list[HandleValue] | None:

@@ -12,6 +12,8 @@ import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -21,6 +23,7 @@ from registry.identifiers import IdentifierPolicy
 from registry.pg import db
 from registry.pg.embedded import EmbeddedPostgres
 from registry.pg.migrate import check_schema
+from registry.pg.statistics import HourCounts, read_counts
 from registry.pg.store import Store
 
 from ..config import Settings
@@ -38,6 +41,8 @@ from ..resolution.forwarding import Forwarder
 from ..resolution.invalidation import ChangeFollower
 from ..resolution.keeper import AuthorityKeeper, load_snapshot
 from ..resolution.upstream import Upstream, load_trust_anchor, open_session
+from .metrics import NodeMetrics, query_observer
+from .statistics_flush import StatisticsFlusher
 from ..writes.registrar import Registrar
 
 READY_TIMEOUT = 2.0
@@ -90,16 +95,22 @@ class Node:
     forwarder: Forwarder | None = None
     follower: ChangeFollower | None = None
     renewer: SignatureRenewer | None = None
+    metrics: NodeMetrics | None = None
+    statistics: StatisticsFlusher | None = None
+    front_door: Any = None  # the worker's connections (serving.front_door), once it listens
     _tasks: list[asyncio.Task] = field(default_factory=list)
     _site: SiteDescription | None = None
     _site_generation: int = -1
 
     @classmethod
-    async def open(cls, settings: Settings, dsn: str) -> "Node":
-        """Connect, check the schema and wire every part; nothing runs until ``start``."""
+    async def open(cls, settings: Settings, dsn: str, shared_metrics: Path | None = None) -> "Node":
+        """Connect, check the schema and wire every part; nothing runs until ``start``. ``shared_metrics``:
+        the directory where this node's worker processes share their metrics (None: this process alone)."""
+        metrics = NodeMetrics(shared_metrics) if settings.observability.metrics else None
         # no floor of idle connections: asyncpg would try to restore it (and log each try) through an outage
         pool = await db.create_pool(dsn, min_size=0, max_size=settings.storage.db_pool_size,
-                                    command_timeout=settings.storage.db_timeout)
+                                    command_timeout=settings.storage.db_timeout,
+                                    query_observer=query_observer(metrics) if metrics is not None else None)
         try:
             async with pool.acquire() as conn:
                 await check_schema(conn)
@@ -109,6 +120,11 @@ class Node:
             await pool.close()
             raise
         node.forwarder = build_forwarder(settings, node.engine)
+        node.metrics = metrics
+        if metrics is not None:
+            metrics.attach(node)
+        if settings.observability.statistics:
+            node.statistics = StatisticsFlusher(pool, node.engine.statistics, settings.observability.statistics_flush_interval)
         return node
 
     @classmethod
@@ -145,6 +161,10 @@ class Node:
             self._tasks.append(asyncio.create_task(self.follower.run(), name="change-follower"))
         if self.renewer is not None:
             self._tasks.append(asyncio.create_task(self.renewer.run(), name="signature-renewer"))
+        if self.metrics is not None:
+            self._tasks.append(asyncio.create_task(self.metrics.run(), name="metrics"))
+        if self.statistics is not None:
+            self._tasks.append(asyncio.create_task(self.statistics.run(), name="statistics"))
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -153,6 +173,8 @@ class Node:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.statistics is not None:
+            await self.statistics.flush()  # what was counted since the last flush
         if self.follower is not None:
             await self.follower.close()
         if self.forwarder is not None:
@@ -174,6 +196,12 @@ class Node:
 
     def _embedded_state(self) -> dict | None:
         return EmbeddedPostgres(self.settings.storage.data_dir).read_state()
+
+    async def read_statistics(self, prefixes: list[str], start: datetime, end: datetime) -> list[HourCounts]:
+        """The hourly statistics of these prefixes; this process's latest counts stored first."""
+        if self.statistics is not None:
+            await self.statistics.flush()
+        return await read_counts(self.pool, prefixes, start, end)
 
     async def readiness(self) -> dict[str, Any]:
         """Whether this process can serve: database reachable, cache coherent; with the figures behind it."""

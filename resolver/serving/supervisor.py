@@ -21,12 +21,13 @@ from typing import Callable
 
 from registry.pg.embedded import EmbeddedPostgres
 
-from ..config import Settings
+from ..config import Settings, share_metrics_directory
 from ..http.tls import server_context
 from ..ops.bootstrap import Prepared, prepare_database
 from ..resolution.upstream import load_trust_anchor
 from .budget import within_connection_budget
 from .database_watch import DatabaseWatch
+from .metrics import clear_directory, forget_process
 from .sockets import reserve_port
 from .worker import worker_main
 
@@ -58,6 +59,8 @@ class Supervisor:
         self._workers[number] = process
 
     def run(self, on_ready: Callable[[list[int]], None]) -> int:
+        clear_directory(self.settings.metrics_path)
+        share_metrics_directory(self.settings.metrics_path)  # the workers inherit it
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self._stopping.set())
         for number in range(self.settings.listen.workers):
@@ -74,6 +77,7 @@ class Supervisor:
                 elif not self._stopping.is_set():
                     number = sentinels[ready]
                     self._workers[number].join()
+                    forget_process(self.settings.metrics_path, self._workers[number].pid)
                     log.error("worker %d exited with code %s; restarting it", number, self._workers[number].exitcode)
                     time.sleep(RESTART_BACKOFF)
                     self._start(number)

@@ -14,6 +14,8 @@ from aiohttp import web
 from ..config import Settings
 from ..http.app import create_app
 from ..http.tls import server_context
+from .access_log import access_log_options
+from .front_door import FrontDoorRunner, raise_descriptor_limit
 from .logs import configure_logging
 from .node import Node
 from .sockets import BACKLOG, listening
@@ -21,12 +23,14 @@ from .sockets import BACKLOG, listening
 
 async def run_worker(settings: Settings, dsn: str, on_ready: Callable[[], None], stop: asyncio.Event) -> None:
     """Serve until ``stop`` is set, then shut down gracefully: requests in flight finish, then the node closes."""
-    node = await Node.open(settings, dsn)
+    node = await Node.open(settings, dsn, shared_metrics=settings.metrics_path)
     try:
-        access_log = logging.getLogger("idres.access") if settings.operation.access_log else None
-        runner = web.AppRunner(create_app(node), access_log=access_log,
-                               shutdown_timeout=settings.listen.shutdown_timeout, handle_signals=False)
+        logs = access_log_options(settings.operation.access_log, settings.observability.access_log_format,
+                                  settings.observability.access_log_sample)
+        runner = FrontDoorRunner(create_app(node), settings, raise_descriptor_limit(),
+                                 shutdown_timeout=settings.listen.shutdown_timeout, handle_signals=False, **logs)
         await runner.setup()
+        node.front_door = runner.front_door
         node.start()
         try:
             await _listen(runner, settings)

@@ -164,6 +164,7 @@ class Registrar:
                 if not overwrite:
                     raise
                 raise ConcurrentUpdate(handle=handle.text) from None
+            self._engine.statistics.tally(handle).registrations += 1
             return WriteResult(handle.text, created=True)
         if not overwrite:
             raise HandleAlreadyExists(handle=handle.text)
@@ -308,6 +309,14 @@ class Registrar:
         await self.reload_authority()
         if not removed:
             raise PrefixNotHomed(f"prefix {prefix} is not homed here", handle=prefix)
+
+    async def authorise_prefix_reader(self, caller: Caller | None, prefix: str) -> None:
+        """Who may read a prefix's statistics: server admins, and the prefix's admins with LIST_HANDLES."""
+        prefix_handle = prefix_record_handle(prefix)
+        caller = self._require_caller(caller, prefix_handle.text)
+        stored = await self._fresh(prefix_handle)
+        if not await self._rights.may(caller, P.LIST_HANDLES, grants_of(stored.record if stored else None)):
+            raise InsufficientPermissions(f"{caller.identity} may not read the statistics of {prefix}", handle=prefix_handle.text)
 
     async def homed(self, caller: Caller | None) -> list[str]:
         self._require_server_admin(caller, None)
