@@ -131,18 +131,25 @@ class InProcessNode:
 class ServeProcess:
     """``idres serve --json`` in a subprocess; ``start()`` returns once it printed its ready line."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None, descriptors: int | None = None) -> None:
         self.args = [sys.executable, "-m", "resolver", "serve", "--json", *args]
         self.env = command_env(env)
+        self.descriptors = descriptors  # as `ulimit -n` would set it for the node
         self.cwd = tempfile.mkdtemp(prefix="idres-cwd-")  # nothing is read from or left in the caller's directory
         self.proc: subprocess.Popen | None = None
         self.ready: dict = {}
         self.lines: list[str] = []
 
     def start(self) -> "ServeProcess":
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env, text=True, cwd=self.cwd)
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env, text=True, cwd=self.cwd,
+                                     preexec_fn=self._limit if self.descriptors else None)
         self.ready = self._read_ready()
         return self
+
+    def _limit(self) -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.descriptors, self.descriptors))
 
     def _read_ready(self) -> dict:
         assert self.proc is not None and self.proc.stdout is not None

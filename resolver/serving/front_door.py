@@ -7,9 +7,10 @@
 - **Caps.** Request lines and header fields over ``IDRES_MAX_URL_BYTES`` / ``IDRES_MAX_HEADER_BYTES``
   are refused by the parser. Open connections are capped per worker (``IDRES_MAX_CONNECTIONS``, and
   never more than the file descriptors allow) and per client address
-  (``IDRES_MAX_CONNECTIONS_PER_ADDRESS``): at a cap, the oldest connection of the address (or of all)
-  is closed gracefully — right away when idle, after its answer when not — so that a flood of idle
-  connections cannot keep a new client out. Each time connections are closed for room the log says
+  (``IDRES_MAX_CONNECTIONS_PER_ADDRESS``): at a cap, the oldest idle connection of the address (or of
+  all) is closed — one with no request read or in progress, among the oldest ``IDLE_SCAN``; failing
+  that the oldest, gracefully, after its answer — so that a flood of idle connections cannot keep a
+  new client out. Each time connections are closed for room the log says
   so, at most once every ``REFUSAL_LOG_INTERVAL`` seconds, with the count.
 - **Errors the parser finds** (malformed request line, invalid bytes, oversized headers or URL) are
   answered with the JSON error shape and a responseCode, like every other bad input, and logged at
@@ -34,8 +35,10 @@ from registry.errors import ResponseCode
 from ..config import Settings
 
 log = logging.getLogger(__name__)
-RESERVED_DESCRIPTORS = 128  # for the database pool, listening sockets, files, upstream connections
+RESERVED_DESCRIPTORS = 256  # for the database pool, listening sockets, files, upstream connections, and one
+# accept burst (the kernel's listen backlog, 128) taken before any connection is closed for room
 REFUSAL_LOG_INTERVAL = 10.0
+IDLE_SCAN = 64  # connections looked at, oldest first, for an idle one to close
 JSON_TYPE = "application/json;charset=UTF-8"
 
 
@@ -97,9 +100,9 @@ class FrontDoorServer(web.Server):
         address = _address(transport)
         mine = self._by_address[address]
         if len(mine) >= self.per_address:
-            self._make_room(next(iter(mine)))
+            self._make_room(_oldest_idle(mine))
         elif len(self._opened) >= self.cap:
-            self._make_room(next(iter(self._opened)))
+            self._make_room(_oldest_idle(self._opened))
         mine[handler] = address
         self._opened[handler] = address
 
@@ -114,8 +117,11 @@ class FrontDoorServer(web.Server):
                     del self._by_address[address]
 
     def _make_room(self, oldest: RequestHandler) -> None:
-        """Close the oldest connection gracefully: now when idle, after its answer when busy."""
+        """Close the oldest connection: now when idle (its descriptor freed at once), after its answer when busy."""
+        idle = not oldest._request_in_progress and not oldest._messages
         oldest.close()
+        if idle and oldest.transport is not None:
+            oldest.transport.close()
         address = self._opened.pop(oldest, None)
         if address is not None:
             self._by_address[address].pop(oldest, None)
@@ -129,6 +135,14 @@ class FrontDoorServer(web.Server):
     @property
     def open_connections(self) -> int:
         return len(self._opened)
+
+
+def _oldest_idle(connections: collections.OrderedDict) -> RequestHandler:
+    """The oldest connection with no request read or in progress, among the oldest few; else the oldest."""
+    for handler, _ in zip(connections, range(IDLE_SCAN)):
+        if not handler._request_in_progress and not handler._messages:
+            return handler
+    return next(iter(connections))
 
 
 def _reason(exc: BaseException | None, message: str | None) -> str:
