@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from registry.errors import IdresError
+from registry.model import fold
 from registry.pg import db
 from registry.pg.migrate import check_schema
 from registry.pg.store import Store
@@ -23,6 +25,7 @@ from registry.pg.store import Store
 from ..config import Settings
 from ..core.authority import AuthoritySnapshot, CurrentAuthority
 from ..core.rights import Rights
+from ..core.seckeys import SecretHasher
 from ..keys.keyring import Keyring
 from ..keys.renewal import SignatureRenewer
 from ..keys.sealing import NodeSealer
@@ -31,8 +34,10 @@ from ..resolution.cache import TtlPolicy
 from ..resolution.engine import Engine
 from ..resolution.invalidation import ChangeFollower
 from ..writes.registrar import Registrar
+from ..writes.secrets import hash_clear_secret
 
 READY_TIMEOUT = 2.0
+log = logging.getLogger(__name__)
 
 
 def build_engine(settings: Settings, store: Store, authority: CurrentAuthority) -> Engine:
@@ -85,12 +90,22 @@ class Node:
         sealer = NodeSealer(keyring, authority, signing.signature_lifetime) if signing.enabled else None
         store = Store(pool, sealer)
         engine = build_engine(settings, store, authority)
-        rights = Rights(engine.record_of, settings.auth.server_admin_refs)
+        hasher = SecretHasher(settings.auth.seckey_iterations)
+
+        async def clear_secret_found(ref, value, secret) -> None:  # hashed at its first use
+            try:
+                if await hash_clear_secret(store, hasher, ref, value, secret):
+                    engine.invalidate(fold(ref.handle))
+            except IdresError as exc:
+                log.warning("could not hash the secret key %s: %s", ref, exc.message)
+
+        rights = Rights(engine.record_of, settings.auth.server_admin_refs, clear_found=clear_secret_found)
         registrar = Registrar(
             store, engine, rights, authority,
             prefix_admins_manage_handles=settings.auth.prefix_admins_manage_handles,
             allow_list_handles=settings.auth.allow_list_handles,
             max_handle_length=settings.requests.max_handle_length,
+            hasher=hasher,
         )
         node = cls(settings, pool, store, authority, engine, rights, registrar, keyring)
         # The follower keeps the cache and the authority coherent (the latter even with the cache off).
