@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections import OrderedDict
-from typing import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Awaitable, Callable, Iterable, NoReturn
 
 from registry.errors import AuthenticationFailed, IdresError, InvalidHandle
 from registry.model import Handle, HandleValue, Record, ValueRef
@@ -20,6 +20,9 @@ from registry.values import ADMIN, SECKEY, VLIST, admin_from_bytes, vlist_from_b
 
 from . import seckeys
 from .callers import Caller, Credentials
+
+if TYPE_CHECKING:
+    from .limits import RateLimits
 
 RecordLookup = Callable[[Handle], Awaitable[Record | None]]
 """The record of a handle this node answers for; None when it has none or does not answer for it."""
@@ -49,6 +52,7 @@ class Rights:
         self._lookup = lookup
         self._server_admins = tuple(server_admins)
         self._clear_found = clear_found
+        self.limits: "RateLimits | None" = None
         self._verified: OrderedDict[tuple, bytes] = OrderedDict()
 
     async def record(self, handle_text: str) -> Record | None:
@@ -76,13 +80,21 @@ class Rights:
         digest = hashlib.sha256(credentials.secret).digest()
         matched = next((v for v in keys if hmac.compare_digest(self._verified.get((identity.key, v.data), b""), digest)), None)
         if matched is None:
+            if self.limits is not None:
+                await self.limits.check_login(identity, credentials.address)
             matched = next((v for v in keys if seckeys.matches(v.data, credentials.secret)), None)
             if matched is None:
-                raise AuthenticationFailed(f"Identity not verified: {identity}")
+                await self.failed(identity, credentials.address)
             self._remember(identity, matched, digest)
             if not seckeys.is_hashed(matched.data) and self._clear_found is not None:
                 await self._clear_found(ValueRef(matched.index, identity.handle), matched, credentials.secret)
         return self.caller(identity)
+
+    async def failed(self, identity: ValueRef | None, address: str | None) -> NoReturn:
+        """Count a failed login (TooManyRequests once over a limit), then AuthenticationFailed."""
+        if self.limits is not None:
+            await self.limits.failed_login(identity, address)
+        raise AuthenticationFailed(f"Identity not verified: {identity}" if identity is not None else "Identity not verified")
 
     def caller(self, identity: ValueRef) -> Caller:
         """The caller an identity proved to be (a server admin when configuration names it)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import handles, health, prefixes
+from . import batch, handles, health, prefixes, sessions
 from .context import NODE, SIGNER, NodeParts
 from .errors import add_catch_all
 from .signatures import ResponseSigner
@@ -19,6 +19,8 @@ def create_app(node: NodeParts) -> web.Application:
         app[SIGNER] = ResponseSigner(node.keyring, settings.signing.http_signature_lifetime)
     handles.add_routes(app)
     prefixes.add_routes(app)
+    batch.add_routes(app)
+    sessions.add_routes(app)
     health.add_routes(app)
     add_catch_all(app)
     return app

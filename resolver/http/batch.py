@@ -41,7 +41,8 @@ async def post_batch(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(status=200, headers={hdrs.CONTENT_TYPE: NDJSON})
     with_cors(request, response)
     await response.prepare(request)
-    await _stream(request, response, batch, items)
+    async with node.batches.running:
+        await _stream(request, response, batch, items)
     return response
 
 

@@ -17,7 +17,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import hdrs, web
 
-from registry.errors import AuthenticationFailed, IdresError, ResponseCode
+from registry.errors import AuthenticationFailed, IdresError, ResponseCode, TooManyRequests
 
 from .callers import credentials_accepted
 from .context import NODE
@@ -49,6 +49,11 @@ def error_response(request: web.Request, error: IdresError) -> web.Response:
     response = json_response(request, error_body(error.response_code, error.message, handle), status)
     if status == 401:
         response.headers[hdrs.WWW_AUTHENTICATE] = 'Basic realm="handle"'
+        if request.headers.get(hdrs.AUTHORIZATION, "")[:7].lower() == "handle ":
+            reason = (error.message or "Identity not verified").replace('"', "'")
+            response.headers.add(hdrs.WWW_AUTHENTICATE, f'Handle error="{reason}"')
+    if isinstance(error, TooManyRequests):
+        response.headers[hdrs.RETRY_AFTER] = str(error.retry_after)
     return response
 
 

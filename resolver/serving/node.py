@@ -24,7 +24,9 @@ from registry.pg.store import Store
 
 from ..config import Settings
 from ..core.authority import AuthoritySnapshot, CurrentAuthority
+from ..core.limits import LimitSettings, PoolCounters, RateLimits
 from ..core.rights import Rights
+from ..core.sessions import Sessions
 from ..core.seckeys import SecretHasher
 from ..keys.keyring import Keyring
 from ..keys.renewal import SignatureRenewer
@@ -33,6 +35,7 @@ from ..keys.site import SiteDescription, site_of
 from ..resolution.cache import TtlPolicy
 from ..resolution.engine import Engine
 from ..resolution.invalidation import ChangeFollower
+from ..writes.batch import BatchLimits, BatchRunner
 from ..writes.registrar import Registrar
 from ..writes.secrets import hash_clear_secret
 
@@ -53,6 +56,19 @@ def build_engine(settings: Settings, store: Store, authority: CurrentAuthority) 
     )
 
 
+def rate_limits(settings: Settings, pool: asyncpg.Pool) -> RateLimits:
+    s = settings.limits
+    return RateLimits(PoolCounters(pool), LimitSettings(
+        s.window, s.writes_per_identity, s.writes_per_address, s.failed_logins_per_identity,
+        s.failed_logins_per_address, s.sync_interval))
+
+
+def batch_limits(settings: Settings) -> BatchLimits:
+    b = settings.batch
+    return BatchLimits(b.max_items, b.max_line_bytes, b.chunk_size, b.idempotency_ttl, settings.requests.max_handle_length,
+                       b.concurrency)
+
+
 @dataclass
 class Node:
     settings: Settings
@@ -63,6 +79,9 @@ class Node:
     rights: Rights
     registrar: Registrar
     keyring: Keyring
+    batches: BatchRunner
+    sessions: Sessions
+    limits: RateLimits
     follower: ChangeFollower | None = None
     renewer: SignatureRenewer | None = None
     _tasks: list[asyncio.Task] = field(default_factory=list)
@@ -107,7 +126,11 @@ class Node:
             max_handle_length=settings.requests.max_handle_length,
             hasher=hasher,
         )
-        node = cls(settings, pool, store, authority, engine, rights, registrar, keyring)
+        limits = rate_limits(settings, pool)
+        rights.limits = limits
+        batches = BatchRunner(registrar.applier, registrar.authorizer, authority, batch_limits(settings))
+        node = cls(settings, pool, store, authority, engine, rights, registrar, keyring, batches,
+                   Sessions(pool, settings.auth.session_timeout), limits)
         # The follower keeps the cache and the authority coherent (the latter even with the cache off).
         node.follower = ChangeFollower(dsn, engine, registrar.reload_authority, settings.cache.poll_interval)
         if sealer is not None:
@@ -124,6 +147,7 @@ class Node:
             self._tasks.append(asyncio.create_task(self.follower.run(), name="change-follower"))
         if self.renewer is not None:
             self._tasks.append(asyncio.create_task(self.renewer.run(), name="signature-renewer"))
+        self._tasks.append(asyncio.create_task(self.limits.run(), name="rate-limit-sync"))
 
     async def close(self) -> None:
         for task in self._tasks:

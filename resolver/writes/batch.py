@@ -9,6 +9,7 @@ replays the chunks already committed instead of applying them twice.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Sequence
@@ -37,6 +38,7 @@ class BatchLimits:
     chunk_size: int = 500
     idempotency_ttl: int = 86400
     max_handle_length: int = 255
+    concurrency: int = 2
 
 
 @dataclass
@@ -142,6 +144,7 @@ class BatchRunner:
         self._authorizer = authorizer
         self._authority = authority
         self.limits = limits
+        self.running = asyncio.Semaphore(limits.concurrency)  # batches applied at once by this process
 
     async def open(self, caller: Caller, idempotency_key: str | None, body: bytes) -> "Batch":
         """A batch of ``caller``; with a key, recorded (or found) in the store; its chunk size in force."""
