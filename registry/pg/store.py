@@ -89,6 +89,12 @@ class Store:
         """The row a record version is written as: signed by this node when it has a sealer."""
         return self._stored(record)
 
+    def sealed_many(self, records: Sequence[Record | None]) -> list[StoredRecord | None]:
+        """``sealed`` of each record (None stays None), with one look at the signing keys for all of them."""
+        holding = getattr(self.sealer, "holding", None)
+        with holding() if holding is not None else contextlib.nullcontext():
+            return [self._stored(r) if r is not None else None for r in records]
+
     @contextlib.asynccontextmanager
     async def group(self) -> AsyncIterator[WriteGroup]:
         """One transaction writing many records (registry.pg.groups); rolled back if the body raises."""

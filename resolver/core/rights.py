@@ -8,6 +8,7 @@ working within the cache's staleness bound.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from collections import OrderedDict
@@ -54,6 +55,7 @@ class Rights:
         self._clear_found = clear_found
         self.limits: "RateLimits | None" = None
         self._verified: OrderedDict[tuple, bytes] = OrderedDict()
+        self._verifying: dict[tuple, asyncio.Lock] = {}
 
     async def record(self, handle_text: str) -> Record | None:
         """The record of an identity's handle, through the lookup this node wired (None if unknown)."""
@@ -78,16 +80,16 @@ class Rights:
             v for v in record.of_type(SECKEY) if identity.index == 0 or v.index == identity.index
         ]
         digest = hashlib.sha256(credentials.secret).digest()
-        matched = next((v for v in keys if hmac.compare_digest(self._verified.get((identity.key, v.data), b""), digest)), None)
+        matched = self._known(identity, keys, digest)
         if matched is None:
-            if self.limits is not None:
-                await self.limits.check_login(identity, credentials.address)
-            matched = next((v for v in keys if seckeys.matches(v.data, credentials.secret)), None)
-            if matched is None:
-                await self.failed(identity, credentials.address)
-            self._remember(identity, matched, digest)
-            if not seckeys.is_hashed(matched.data) and self._clear_found is not None:
-                await self._clear_found(ValueRef(matched.index, identity.handle), matched, credentials.secret)
+            # one key derivation per secret at a time (in a thread): the requests that came with it wait for it
+            lock = self._verifying.setdefault((identity.key, digest), asyncio.Lock())
+            try:
+                async with lock:
+                    matched = self._known(identity, keys, digest) or await self._verify(credentials, keys, digest)
+            finally:
+                if not lock.locked():
+                    self._verifying.pop((identity.key, digest), None)
         return self.caller(identity)
 
     async def failed(self, identity: ValueRef | None, address: str | None) -> NoReturn:
@@ -95,6 +97,25 @@ class Rights:
         if self.limits is not None:
             await self.limits.failed_login(identity, address)
         raise AuthenticationFailed(f"Identity not verified: {identity}" if identity is not None else "Identity not verified")
+
+    def _known(self, identity: ValueRef, keys: list[HandleValue], digest: bytes) -> HandleValue | None:
+        return next((v for v in keys if hmac.compare_digest(self._verified.get((identity.key, v.data), b""), digest)), None)
+
+    async def _verify(self, credentials: Credentials, keys: list[HandleValue], digest: bytes) -> HandleValue:
+        identity = credentials.identity
+        if self.limits is not None:
+            await self.limits.check_login(identity, credentials.address)
+        matched = None
+        for value in keys:
+            if await asyncio.to_thread(seckeys.matches, value.data, credentials.secret):
+                matched = value
+                break
+        if matched is None:
+            await self.failed(identity, credentials.address)
+        self._remember(identity, matched, digest)
+        if not seckeys.is_hashed(matched.data) and self._clear_found is not None:
+            await self._clear_found(ValueRef(matched.index, identity.handle), matched, credentials.secret)
+        return matched
 
     def caller(self, identity: ValueRef) -> Caller:
         """The caller an identity proved to be (a server admin when configuration names it)."""

@@ -71,8 +71,8 @@ def guarded(handler: Handler) -> Handler:
         try:
             response = await handler(request)
         except IdresError as error:
-            if isinstance(error, AuthenticationFailed):
-                log.info("authentication failed from %s: %s", request.remote, error.message)
+            if isinstance(error, (AuthenticationFailed, TooManyRequests)):
+                log.info("refused %s: %s", request.remote, error.message)
             elif error.response_code in (ResponseCode.ERROR, ResponseCode.SERVER_TOO_BUSY):
                 log.error("%s %s failed: %s", request.method, request.path, error.message)
             response = error_response(request, error)

@@ -72,14 +72,9 @@ class Applier:
 
     def _rows(self, dirty: dict[str, None], handles: dict[str, Handle], state: dict[str, Record | None],
               existed: set[str]) -> list[RowWrite]:
-        rows = []
-        for key in dirty:
-            record = state[key]
-            if record is None and key not in existed:
-                continue  # created and deleted again within the group
-            sealed = self.store.sealed(record) if record is not None else None
-            rows.append(RowWrite(key, handles[key].prefix_key, sealed, key in existed))
-        return rows
+        keys = [key for key in dirty if state[key] is not None or key in existed]  # not: created and deleted again
+        sealed = self.store.sealed_many([state[key] for key in keys])
+        return [RowWrite(key, handles[key].prefix_key, row, key in existed) for key, row in zip(keys, sealed)]
 
 
 class Combiner:

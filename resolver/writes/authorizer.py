@@ -12,18 +12,17 @@ from typing import Awaitable, Callable
 from registry.errors import InsufficientPermissions
 from registry.model import Handle, Record, ancestors, prefix_record_handle
 from registry.permissions import AdminPermission as P
-from registry.records import StoredRecord
 
 from ..core.callers import Caller
 from ..core.rights import Rights, grants_of
 
-FreshRecord = Callable[[str], Awaitable[StoredRecord | None]]
-"""The stored record of a comparison key, read from the store (not a cache)."""
+PrefixRecord = Callable[[Handle], Awaitable[Record | None]]
+"""The record of a prefix (``0.NA/…``), or None."""
 
 
 class Authorizer:
-    def __init__(self, fresh: FreshRecord, rights: Rights, *, prefix_admins_manage_handles: bool = True) -> None:
-        self._fresh = fresh
+    def __init__(self, lookup: PrefixRecord, rights: Rights, *, prefix_admins_manage_handles: bool = True) -> None:
+        self._lookup = lookup
         self._rights = rights
         self._prefix_admins = prefix_admins_manage_handles
         self._prefix_records: dict[str, Record | None] = {}
@@ -32,8 +31,7 @@ class Authorizer:
     async def _prefix_record(self, handle: Handle) -> Record | None:
         key = handle.key
         if key not in self._prefix_records:
-            stored = await self._fresh(key)
-            self._prefix_records[key] = stored.record if stored is not None else None
+            self._prefix_records[key] = await self._lookup(handle)
         return self._prefix_records[key]
 
     async def _governing(self, handle: Handle, for_creation: bool) -> Handle | None:

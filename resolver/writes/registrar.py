@@ -73,10 +73,14 @@ class Registrar:
 
     def authorizer(self) -> Authorizer:
         """A fresh authorizer: what it learns of prefix rights is kept for one unit of work."""
-        return Authorizer(self._fresh_key, self._rights, prefix_admins_manage_handles=self._prefix_admins)
+        return Authorizer(self._prefix_record, self._rights, prefix_admins_manage_handles=self._prefix_admins)
 
-    async def _fresh_key(self, key: str) -> StoredRecord | None:
-        return await self._store.get(key)
+    async def _prefix_record(self, handle: Handle) -> Record | None:
+        """A prefix record, through the cache (as identities and admin groups are) when homed here."""
+        if self._authority.snapshot.covers(handle):
+            return await self._engine.record_of(handle)
+        stored = await self._store.get(handle.key)
+        return stored.record if stored is not None else None
 
     @staticmethod
     def _require_caller(caller: Caller | None, handle: str | None) -> Caller:

@@ -190,7 +190,8 @@ async def test_a_secret_key_in_clear_is_hashed_at_its_first_use(node, dsn):
 
 
 async def test_brute_force_hits_429(dsn, tmp_path):
-    async with InProcessNode(dsn, tmp_path, rate_failed_logins_per_identity=5, rate_failed_logins_per_address=100) as node:
+    async with InProcessNode(dsn, tmp_path, rate_failed_logins_per_identity=5, rate_failed_logins_per_address=100,
+                             rate_window=86400) as node:
         admin = await node.provision("88.101")
         user = str(admin.identity)
         statuses = []
