@@ -82,7 +82,7 @@ class Combiner:
     writes that arrive wait and form the next one, so one commit (and one log lock) serves many."""
 
     def __init__(self, applier: Applier, authorizer: Callable[[], Authorizer], *, max_group: int = 64,
-                 concurrency: int = 2) -> None:
+                 concurrency: int = 1) -> None:
         self._applier = applier
         self._authorizer = authorizer
         self._max_group = max_group
@@ -99,13 +99,22 @@ class Combiner:
 
     def _start(self) -> None:
         while self._queue and self._running < self._concurrency:
-            taken, self._queue = self._queue[: self._max_group], self._queue[self._max_group:]
             self._running += 1
-            task = asyncio.ensure_future(self._run(taken))
+            task = asyncio.ensure_future(self._run())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, taken: list[tuple[Operation, Caller, asyncio.Future]]) -> None:
+    async def _run(self) -> None:
+        await asyncio.sleep(0)  # let the requests already received queue their writes: they join this group
+        taken, self._queue = self._queue[: self._max_group], self._queue[self._max_group:]
+        try:
+            if taken:
+                await self._apply(taken)
+        finally:
+            self._running -= 1
+            self._start()
+
+    async def _apply(self, taken: list[tuple[Operation, Caller, asyncio.Future]]) -> None:
         try:
             outcomes = await self._applier.apply([(op, caller) for op, caller, _ in taken], self._authorizer())
             for (_, _, future), outcome in zip(taken, outcomes):
@@ -117,6 +126,3 @@ class Combiner:
                     future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
-        finally:
-            self._running -= 1
-            self._start()
