@@ -27,7 +27,7 @@ from .importer import Checkpoint, Line, Reader, Summary, groups
 
 Progress = Callable[[Summary], None]
 Report = Callable[[int, str], None]
-IN_FLIGHT = 2
+IN_FLIGHT = 4
 TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=300)
 
 

@@ -149,3 +149,23 @@ async def test_sixteen_writers_adding_values_to_one_handle_all_succeed(dsn, tmp_
             assert statuses == [201] * 16
             body = await (await first.session.get(first.url("/api/handles/88.101/HOT", secure=False))).json()
             assert {v["index"] for v in body["values"] if v["type"] == "NOTE"} == {100 + n for n in range(16)}
+
+
+async def test_writes_over_the_identity_limit_get_429_with_retry_after(dsn, tmp_path):
+    async with InProcessNode(dsn, tmp_path, rate_writes_per_identity=5, rate_window=86400) as node:
+        await node.provision("88.101")
+        statuses = []
+        for n in range(4):
+            r = await node.session.put(node.url(f"/api/handles/88.101/W-{n}"), json=[{"index": 1, "type": "URL", "data": "x"}],
+                                       headers=node.auth())
+            statuses.append(r.status)
+        assert statuses == [201] * 4
+        status, lines = await batch(node, ndjson([item("88.101/W-4"), item("88.101/W-5")]))  # 4 + 2 > 5: refused whole
+        assert status == 429 and lines[0]["responseCode"] == 3 and "at most 5" in lines[0]["message"]
+        r = await node.session.put(node.url("/api/handles/88.101/W-4"), json=[{"index": 1, "type": "URL", "data": "x"}],
+                                   headers=node.auth())
+        assert r.status == 201
+        r = await node.session.put(node.url("/api/handles/88.101/W-5"), json=[{"index": 1, "type": "URL", "data": "x"}],
+                                   headers=node.auth())
+        assert r.status == 429 and int(r.headers["Retry-After"]) >= 1
+        assert (await node.session.get(node.url("/api/handles/88.101/W-5", secure=False))).status == 404
