@@ -81,9 +81,14 @@ class Store:
 
     def _stored(self, record: Record) -> StoredRecord:
         """The row of a record version, signed by this node when it has a sealer."""
-        if self.sealer is not None:
-            record = self.sealer.seal(record, int(self._clock()))
-        return StoredRecord.from_record(record)
+        if self.sealer is None:
+            return StoredRecord.from_record(record)
+        now = int(self._clock())
+        sealed = self.sealer.seal(record, now)
+        lifetime = getattr(self.sealer, "lifetime", None)
+        if sealed is not record and lifetime is not None:  # signed just now: its one signature expires then
+            return StoredRecord.from_record(sealed, sig_expires=now + lifetime)
+        return StoredRecord.from_record(sealed)
 
     def sealed(self, record: Record) -> StoredRecord:
         """The row a record version is written as: signed by this node when it has a sealer."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
@@ -14,8 +15,7 @@ from registry.errors import ConfigurationError, ProtocolError
 from registry.model import parse_prefix
 
 from ..config import Settings
-from ..core.seckeys import SecretHasher
-from ..ops.direct_import import import_direct
+from ..ops.direct_import import Sealers, SealingSetup, import_direct
 from ..ops.importer import Checkpoint, Reader, Summary, read_mapping
 from ..ops.provisioning import node_store
 from ..ops.remote_import import BasicAuth, BatchClient, KeyAuth, import_remote
@@ -132,6 +132,11 @@ async def _run(args, settings: Settings, reader: Reader, checkpoint: Checkpoint,
         if keyring is not None and keyring.active is None:
             raise ConfigurationError(f"there is no signing key in {settings.keys_path}: give the node's --keys-dir "
                                      "(or start the node once, which makes its key), or set IDRES_SIGNING=false")
-        return await import_direct(store, reader, checkpoint, chunk=args.batch_size, now=int(time.time()),
-                                   hasher=SecretHasher(settings.auth.seckey_iterations), progress=bar, report=report)
-
+        setup = SealingSetup(str(settings.keys_path) if keyring is not None else None, settings.signing.signature_lifetime,
+                             tuple(await store.homed_prefixes()), settings.auth.seckey_iterations, int(time.time()))
+        sealers = Sealers(setup, os.cpu_count() or 1)
+        try:
+            return await import_direct(store, reader, checkpoint, chunk=args.batch_size, sealers=sealers,
+                                       progress=bar, report=report)
+        finally:
+            sealers.close()

@@ -3,6 +3,11 @@ signs them, the change log filled, a chunk per transaction with the checkpoint a
 
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from registry.errors import IdresError, PrefixNotHomed
@@ -13,57 +18,114 @@ from registry.records import StoredRecord
 from registry.value_json import parse_values_body
 from registry.values import SIGNATURE
 
+from ..core.authority import AuthoritySnapshot, CurrentAuthority
 from ..core.seckeys import SecretHasher
+from ..keys.keyring import Keyring
+from ..keys.sealing import NodeSealer
 from .importer import Checkpoint, Line, Reader, Summary, groups
 
 Progress = Callable[[Summary], None]
 Report = Callable[[int, str], None]
+Row = tuple  # (line number, key, prefix key, StoredRecord) of a record, or (line number, error message)
 
 
-async def import_direct(store: Store, reader: Reader, checkpoint: Checkpoint, *, chunk: int, now: int,
-                        hasher: SecretHasher, progress: Progress, report: Report) -> Summary:
+@dataclass(frozen=True)
+class SealingSetup:
+    """What a sealing process needs to sign as the node does: its keys and the prefixes it serves."""
+
+    keys_path: str | None  # None: signing off
+    lifetime: int
+    homed: tuple[str, ...]
+    iterations: int
+    now: int
+
+
+_worker: dict = {}
+
+
+def _start_worker(setup: SealingSetup) -> None:
+    sealer = None
+    if setup.keys_path is not None:
+        sealer = NodeSealer(Keyring(Path(setup.keys_path)), CurrentAuthority(AuthoritySnapshot(setup.homed)), setup.lifetime)
+    _worker.update(store=Store(None, sealer), hasher=SecretHasher(setup.iterations), now=setup.now)  # type: ignore[arg-type]
+
+
+def seal_lines(lines: list[tuple[int, dict]]) -> list[Row]:
+    """In a sealing process: each line's record, signed, as the row to load; or why the line is refused."""
+    store, hasher, now = _worker["store"], _worker["hasher"], _worker["now"]
+    rows: list[Row] = []
+    records: list[tuple[int, Record]] = []
+    for number, item in lines:
+        try:
+            records.append((number, _record(item, now, hasher)))
+        except IdresError as error:
+            rows.append((number, error.message))
+    for (number, record), sealed in zip(records, store.sealed_many([r for _, r in records])):
+        rows.append((number, record.handle.key, record.handle.prefix_key, sealed))
+    return rows
+
+
+class Sealers:
+    """Processes that parse and sign lines, one per CPU, so that signing is not bound to one core."""
+
+    def __init__(self, setup: SealingSetup, processes: int) -> None:
+        self._processes = max(1, processes)
+        self._pool = ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_start_worker, initargs=(setup,))
+
+    async def seal(self, lines: list[tuple[int, dict]]) -> list[Row]:
+        loop = asyncio.get_running_loop()
+        size = -(-len(lines) // self._processes)
+        parts = [lines[i:i + size] for i in range(0, len(lines), size)]
+        done = await asyncio.gather(*(loop.run_in_executor(self._pool, seal_lines, part) for part in parts))
+        return [row for part in done for row in part]
+
+    def close(self) -> None:
+        self._pool.shutdown(cancel_futures=True)
+
+
+async def import_direct(store: Store, reader: Reader, checkpoint: Checkpoint, *, chunk: int, sealers: Sealers,
+                        progress: Progress, report: Report) -> Summary:
     if fold(reader.prefix) not in {fold(p) for p in await store.homed_prefixes()}:
         raise PrefixNotHomed(f"prefix {reader.prefix} is not homed here: run `idres prefix home {reader.prefix}` first")
     summary = Summary()
     for group in groups(reader.lines(checkpoint.offset, checkpoint.line), chunk):
-        await _load(store, group, summary, now, hasher, report)
+        await _load(store, group, summary, sealers, report)
         checkpoint.advance(group[-1].end, group[-1].number)
         progress(summary)
     checkpoint.advance(checkpoint.offset, checkpoint.line, done=True)
     return summary
 
 
-async def _load(store: Store, group: list[Line], summary: Summary, now: int, hasher: SecretHasher, report: Report) -> None:
-    rows: dict[str, tuple[str, str, StoredRecord]] = {}
-    records: dict[str, tuple[int, Record]] = {}
+def _refuse(summary: Summary, report: Report, number: int, message: str) -> None:
+    summary.fail(number, message)
+    report(number, message)
+
+
+async def _load(store: Store, group: list[Line], summary: Summary, sealers: Sealers, report: Report) -> None:
+    summary.lines += len(group)
     for line in group:
-        summary.lines += 1
-        try:
-            if line.error is not None:
-                raise IdresError(line.error)
-            record = _record(line, now, hasher)
-            if record.handle.key in records:
-                raise IdresError(f"{record.handle.text} is on line {records[record.handle.key][0]} already")
-        except IdresError as error:
-            summary.fail(line.number, error.message)
-            report(line.number, error.message)
-            continue
-        records[record.handle.key] = (line.number, record)
-        rows[record.handle.key] = (record.handle.key, record.handle.prefix_key, store.sealed(record))
-    inserted, existing = await bulk.load(store.pool, list(rows.values()))
+        if line.error is not None:
+            _refuse(summary, report, line.number, line.error)
+    rows: dict[str, Row] = {}
+    for row in await sealers.seal([(line.number, line.item) for line in group if line.item is not None]):
+        if len(row) == 2:
+            _refuse(summary, report, *row)
+        elif row[1] in rows:
+            _refuse(summary, report, row[0], f"{row[3].handle} is on line {rows[row[1]][0]} already")
+        else:
+            rows[row[1]] = row
+    inserted, existing = await bulk.load(store.pool, [row[1:] for row in rows.values()])
     summary.created += len(inserted)
     for key, stored in existing.items():
-        number, record = records[key]
-        if _content(stored.record) == _content(record):
+        number, _, _, new = rows[key]
+        if _content(stored.record) == _content(new.record):
             summary.unchanged += 1
         else:
-            message = f"{record.handle.text} exists with other values"
-            summary.fail(number, message)
-            report(number, message)
+            _refuse(summary, report, number, f"{new.handle} exists with other values")
 
 
-def _record(line: Line, now: int, hasher: SecretHasher) -> Record:
-    item = line.item or {}
+def _record(item: dict, now: int, hasher: SecretHasher) -> Record:
     values, _ = parse_values_body(item.get("values"))
     handle = Handle.parse(item["handle"])
     return Record(handle, tuple(v.stamped(now) for v in hasher.seal(None, values)))
