@@ -2,6 +2,7 @@
 and authenticated single PUTs over HTTPS, against a bare baseline measured in the same run.
 
     python benchmarks/registration.py [--records 1000000] [--duration 10] [--connections 16] [--workers 2]
+                                      [--reference CHECKOUT]
 
 Writes a CSV of N serial numbers with three values each, then measures:
   * ``idres import --node`` through ``idres serve`` (HTTPS, Basic, signed records);
@@ -10,8 +11,10 @@ Writes a CSV of N serial numbers with three values each, then measures:
     concurrent clients, with wrk when installed or a built-in aiohttp loader; and, as the baseline, the
     same requests against a bare aiohttp HTTPS handler that checks the Basic header, parses the body and
     INSERTs one row per request into the same PostgreSQL.
-Peak RSS of the importer and of the node's processes is sampled while each import runs. Prints a table
-and one JSON line.
+With ``--reference DIR`` (a checkout of idres from before a change, e.g. ``git worktree add /tmp/before
+main``) the same PUT load also runs against that code, in a database of its own. Peak RSS of the
+importer and of the node's processes is sampled while each import runs. Prints a table and one JSON
+line.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness import ROOT, free_port
-from registration_load import BASELINE_WRITER, drive_puts, start_process, wait_ready
+from registration_load import BASELINE_WRITER, drive_puts, reference_puts, start_process, wait_ready
 from registry.pg import db
 from registry.pg.embedded import EmbeddedPostgres
 
@@ -124,6 +127,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--loader", choices=["wrk", "builtin"], default="wrk" if shutil.which("wrk") else "builtin")
     parser.add_argument("--dsn", help="use this PostgreSQL (its idres schema is emptied) instead of an embedded one")
+    parser.add_argument("--reference", type=Path, help="a checkout of another idres (e.g. before a change): its single "
+                                                        "PUTs are measured in the same run, in a database of their own")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="idres-bench-"))
     embedded = EmbeddedPostgres(workdir) if args.dsn is None else None
@@ -151,6 +156,8 @@ def run(dsn: str, args: argparse.Namespace, workdir: Path) -> list[Row]:
     rows.append(Row("import --dsn (COPY, signed)", args.records, round(seconds, 2), round(args.records / seconds, 1),
                     round(client_rss, 1), None, 0 if code == 0 else 1))
     rows.extend(single_puts(dsn, args, workdir, user, secret, env))
+    if args.reference is not None:
+        rows.append(reference_puts(dsn, args.reference.resolve(), args, workdir))
     return rows
 
 
@@ -202,11 +209,13 @@ def report(rows: list[Row], args: argparse.Namespace) -> None:
               f"{fmt(r.server_rss_mb, '>9.0f'):>9} {r.errors:>6} {fmt(r.p50_ms, '>7.2f'):>7} {fmt(r.p99_ms, '>7.2f'):>7}")
     baseline = next((r.rate for r in rows if r.scenario.startswith("baseline")), None)
     puts = next((r.rate for r in rows if r.scenario.startswith("single PUT")), None)
+    reference = next((r.rate for r in rows if r.scenario.startswith("reference")), None)
     if baseline and puts:
-        print(f"\nsingle PUT / baseline = {puts / baseline:.2f}\n")
+        print(f"\nsingle PUT / baseline = {puts / baseline:.2f}" + (f", single PUT / reference = {puts / reference:.2f}" if reference else "") + "\n")
     print(json.dumps({"benchmark": "registration", "records": args.records, "connections": args.connections,
                       "duration_s": args.duration, "workers": args.workers, "loader": args.loader, "cpus": os.cpu_count(),
                       "put_over_baseline": round(puts / baseline, 3) if baseline and puts else None,
+                      "put_over_reference": round(puts / reference, 3) if reference and puts else None,
                       "results": [asdict(r) for r in rows]}))
 
 

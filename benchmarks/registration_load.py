@@ -142,3 +142,44 @@ def drive_puts(name: str, workers: int, url: str, tag: str, user: str, secret: s
     return Row(f"{name}, {workers} worker{'s' if workers != 1 else ''}", requests, round(seconds, 2), round(requests / seconds, 1),
                errors=errors, p50_ms=round(p50, 3), p99_ms=round(p99, 3))
 
+
+
+def reference_puts(dsn: str, code: Path, args, workdir: Path):
+    """The single-PUT load against another checkout of idres (``--reference``, e.g. the code before a
+    change), in a database of its own created, migrated and provisioned by that code."""
+    import asyncio as _asyncio
+    import os
+    import sys
+
+    import asyncpg
+
+    async def create() -> str:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute("DROP DATABASE IF EXISTS reference WITH (FORCE)")
+            await conn.execute("CREATE DATABASE reference")
+        finally:
+            await conn.close()
+        return dsn.replace("/postgres?", "/reference?") if "/postgres?" in dsn else dsn.rsplit("/", 1)[0] + "/reference"
+
+    target = _asyncio.run(create())
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("IDRES_")}, "PYTHONPATH": str(code)}
+    keys = workdir / "reference" / "keys"
+
+    def idres(*command: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "resolver", *command], capture_output=True, text=True, env=env, cwd=workdir)
+        if done.returncode != 0:
+            raise RuntimeError(f"reference idres {command[0]} failed: {done.stderr}")
+        return done.stdout
+
+    idres("migrate", "--dsn", target)
+    idres("prefix", "home", PREFIX, "--dsn", target, "--keys-dir", str(keys))
+    admin = json.loads(idres("admin", "create", "--prefix", PREFIX, "--dsn", target, "--keys-dir", str(keys), "--json"))
+    server, ready = start_process([sys.executable, "-m", "resolver", "serve", "--json", "--dsn", target, "--data-dir",
+                                   str(workdir / "reference"), "--keys-dir", str(keys), "--port", "0", "--tls-port", "0",
+                                   "--workers", str(args.workers), "--log-level", "warning"], env)
+    try:
+        return drive_puts(f"reference PUT ({code.name})", args.workers, ready["https"], "R", admin["user"], admin["password"],
+                          args, workdir)
+    finally:
+        server.stop()
