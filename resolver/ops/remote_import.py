@@ -15,12 +15,12 @@ import os
 import ssl
 from collections import deque
 from typing import Any, Callable
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import orjson
 
-from registry.errors import AuthenticationFailed, IdresError, ProtocolError, ServerUnavailable
+from registry.errors import AuthenticationFailed, ConfigurationError, IdresError, ProtocolError, ServerUnavailable
 
 from ..core.retry import Backoff
 from .importer import Checkpoint, Line, Reader, Summary, groups
@@ -28,6 +28,7 @@ from .importer import Checkpoint, Line, Reader, Summary, groups
 Progress = Callable[[Summary], None]
 Report = Callable[[int, str], None]
 IN_FLIGHT = 4
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=300)
 
 
@@ -83,6 +84,8 @@ class KeyAuth:
 class BatchClient:
     def __init__(self, url: str, auth: BasicAuth | KeyAuth, *, verify: bool = True, ca_file: str | None = None) -> None:
         self.base = url.rstrip("/")
+        if self.base.startswith("http://") and urlsplit(self.base).hostname not in LOOPBACK:
+            raise ConfigurationError(f"credentials go over HTTPS only: use an https:// URL, not {self.base}")
         self._auth = auth
         context: ssl.SSLContext | bool = False
         if self.base.startswith("https"):
