@@ -76,9 +76,10 @@ class WriteGroup:
         rows = await self._conn.fetch(_LOCK, keys)
         return {row["handle"]: _from_row(row) for row in rows}
 
-    async def write(self, writes: list[RowWrite]) -> None:
-        """Write every row and log the changes; ConcurrentUpdate if a row to create appeared meanwhile
-        (another transaction created it after ``lock``): the caller rolls back and starts again."""
+    async def write(self, writes: list[RowWrite]) -> int | None:
+        """Write every row and log the changes; the seq of the last change (None: nothing written).
+        ConcurrentUpdate if a row to create appeared meanwhile (another transaction created it after
+        ``lock``): the caller rolls back and starts again."""
         creates = [w for w in writes if w.stored is not None and not w.existed]
         updates = [w for w in writes if w.stored is not None and w.existed]
         deletes = [w.key for w in writes if w.stored is None]
@@ -90,8 +91,9 @@ class WriteGroup:
             await self._conn.fetch(_UPDATE, *_columns(updates, with_names=False))
         if deletes:
             await self._conn.fetch(_DELETE, deletes)
-        if writes:
-            await self._conn.fetchval(_LOG, [w.key for w in writes], [w.op for w in writes])
+        if not writes:
+            return None
+        return await self._conn.fetchval(_LOG, [w.key for w in writes], [w.op for w in writes])
 
 
 def _columns(writes: list[RowWrite], *, with_names: bool) -> list[list]:
