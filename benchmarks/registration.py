@@ -62,30 +62,36 @@ def idres(*args: str, env: dict | None = None) -> list[str]:
     return [sys.executable, "-m", "resolver", *args]
 
 
-def run_sampled(command: list[str], server_pids: list[int], env: dict) -> tuple[float, float, float | None, int]:
-    """Run ``command``; (seconds, its peak RSS MB, the server processes' peak summed RSS MB, exit code)."""
+def _tree_rss(process) -> float:
+    """MB of resident memory of a process and its children (the importer's signing processes, a node's workers)."""
+    import psutil
+
+    total = 0.0
+    try:
+        for member in [process, *process.children(recursive=True)]:
+            total += member.memory_info().rss / 2**20
+    except psutil.Error:
+        pass
+    return total
+
+
+def run_sampled(command: list[str], server_pid: int | None, env: dict) -> tuple[float, float, float | None, int]:
+    """Run ``command``; (seconds, its peak RSS MB with its children, the server's peak RSS MB with its
+    workers, exit code)."""
     import psutil
     import subprocess
 
     started = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
     watched = psutil.Process(proc.pid)
-    servers = [psutil.Process(p) for p in server_pids]
+    server = psutil.Process(server_pid) if server_pid is not None else None
     client_peak = server_peak = 0.0
     while proc.poll() is None:
-        try:
-            client_peak = max(client_peak, watched.memory_info().rss / 2**20)
-        except psutil.Error:
-            pass
-        total = 0.0
-        for server in servers:
-            try:
-                total += server.memory_info().rss / 2**20
-            except psutil.Error:
-                pass
-        server_peak = max(server_peak, total)
+        client_peak = max(client_peak, _tree_rss(watched))
+        if server is not None:
+            server_peak = max(server_peak, _tree_rss(server))
         time.sleep(0.05)
-    return time.perf_counter() - started, client_peak, server_peak if servers else None, proc.returncode
+    return time.perf_counter() - started, client_peak, server_peak if server is not None else None, proc.returncode
 
 
 async def prepare(dsn: str, workdir: Path) -> tuple[str, str]:
@@ -152,7 +158,7 @@ def run(dsn: str, args: argparse.Namespace, workdir: Path) -> list[Row]:
     asyncio.run(empty(dsn, f"{PREFIX}/SN-%"))
     seconds, client_rss, _, code = run_sampled(
         idres("import", str(csv), "--prefix", PREFIX, "--dsn", dsn, "--keys-dir", str(workdir / "keys"), "--quiet",
-              "--batch-size", str(args.batch_size), "--restart"), [], env)
+              "--batch-size", str(args.batch_size), "--restart"), None, env)
     rows.append(Row("import --dsn (COPY, signed)", args.records, round(seconds, 2), round(args.records / seconds, 1),
                     round(client_rss, 1), None, 0 if code == 0 else 1))
     rows.extend(single_puts(dsn, args, workdir, user, secret, env))
@@ -169,7 +175,7 @@ def import_through_node(dsn: str, args: argparse.Namespace, workdir: Path, csv: 
         seconds, client_rss, server_rss, code = run_sampled(
             idres("import", str(csv), "--prefix", PREFIX, "--node", ready["https"], "--user", user, "--password-file",
                   str(workdir / "secret"), "--insecure", "--quiet", "--batch-size", str(args.batch_size)),
-            [server.proc.pid, *ready["workerPids"]], env)
+            server.proc.pid, env)
     finally:
         server.stop()
     return Row(f"import --node ({args.workers} workers, signed)", args.records, round(seconds, 2),
