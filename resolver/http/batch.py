@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from aiohttp import hdrs, web
 
-from registry.errors import BodyTooLarge, IdresError, ProtocolError, ResponseCode
+from registry.errors import BodyTooLarge, IdresError, ProtocolError
 
 from ..writes.batch import Batch, Item, parse_item
 from .callers import caller_of

@@ -14,7 +14,6 @@ from registry.errors import IdresError, PrefixNotHomed
 from registry.model import Handle, Record, fold
 from registry.pg import bulk
 from registry.pg.store import Store
-from registry.records import StoredRecord
 from registry.value_json import parse_values_body
 from registry.values import SIGNATURE
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 import orjson
-import pytest
 
 from registry.pg import db
 from tests.nodes import InProcessNode, basic
