@@ -140,8 +140,8 @@ class BatchRunner:
 
     def __init__(self, applier: Applier, authorizer: Callable[[], Authorizer], authority: CurrentAuthority,
                  limits: BatchLimits) -> None:
-        self._applier = applier
-        self._authorizer = authorizer
+        self.applier = applier
+        self.new_authorizer = authorizer
         self._authority = authority
         self.limits = limits
         self.running = asyncio.Semaphore(limits.concurrency)  # batches applied at once by this process
@@ -151,11 +151,12 @@ class BatchRunner:
         chunk_size, key = self.limits.chunk_size, None
         if idempotency_key is not None:
             key = batch_key(caller, idempotency_key)
-            chunk_size = await batches.open_batch(self._applier.store.pool, key, body_hash(body), chunk_size,
+            chunk_size = await batches.open_batch(self.applier.store.pool, key, body_hash(body), chunk_size,
                                                   self.limits.idempotency_ttl)
         return Batch(self, caller, key, chunk_size)
 
-    def _check(self, item: Item) -> None:
+    def check(self, item: Item) -> None:
+        """Refuse an item whose handle this node does not sign (only deletes may be of other prefixes)."""
         op = item.op
         if op is not None and op.kind != DELETE and not self._authority.snapshot.covers(op.handle):
             item.error, item.op = PrefixNotHomed(handle=op.handle.text), None
@@ -168,7 +169,7 @@ class Batch:
         self._key = key
         self.chunk_size = chunk_size
         self.failed = 0
-        self._authorizer = runner._authorizer()
+        self._authorizer = runner.new_authorizer()
 
     async def run(self, items: Sequence[Item]) -> AsyncIterator[bytes]:
         """The result lines of each chunk, in order, as each commits."""
@@ -178,13 +179,13 @@ class Batch:
             yield lines
 
     async def chunk(self, number: int, items: Sequence[Item]) -> bytes:
-        pool = self._runner._applier.store.pool
+        pool = self._runner.applier.store.pool
         if self._key is not None:
             done = await batches.results_of(pool, self._key, number)
             if done is not None:
                 return done
         for item in items:
-            self._runner._check(item)
+            self._runner.check(item)
         valid = [item for item in items if item.op is not None]
         results: list[bytes] = []
 
@@ -199,7 +200,7 @@ class Batch:
                 await batches.record(group.connection, self._key, number, b"".join(results))
 
         try:
-            await self._runner._applier.apply([(i.op, self._caller) for i in valid], self._authorizer,
+            await self._runner.applier.apply([(i.op, self._caller) for i in valid], self._authorizer,
                                               before=claim, after=record)
         except batches.ChunkTaken:
             return await batches.results_of(pool, self._key, number) or b""
