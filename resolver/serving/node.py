@@ -40,6 +40,7 @@ from ..writes.registrar import Registrar
 from ..writes.secrets import hash_clear_secret
 
 READY_TIMEOUT = 2.0
+CANCEL_GRACE = 1.0  # seconds a cancelled background task gets before it is cancelled again
 log = logging.getLogger(__name__)
 
 
@@ -54,6 +55,16 @@ def build_engine(settings: Settings, store: Store, authority: CurrentAuthority) 
         negative_max_entries=cache.negative_max_entries,
         enabled=cache.enabled,
     )
+
+
+async def _stopped(task: asyncio.Task) -> None:
+    """Cancel ``task`` until it ends. Python 3.11's ``asyncio.wait_for`` can swallow a cancellation that
+    arrives as the awaited future completes, and a loop around it then goes on: cancel it again."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=CANCEL_GRACE)
+    with contextlib.suppress(asyncio.CancelledError):
+        task.result()
 
 
 def rate_limits(settings: Settings, pool: asyncpg.Pool) -> RateLimits:
@@ -151,10 +162,7 @@ class Node:
 
     async def close(self) -> None:
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await _stopped(task)
         self._tasks.clear()
         if self.follower is not None:
             await self.follower.close()
