@@ -67,6 +67,12 @@ class BodyTimeout(ProtocolError):
     http_status = 408
 
 
+class IdempotencyKeyReused(ProtocolError):
+    """An Idempotency-Key sent again with a different request body."""
+
+    http_status = 422
+
+
 class OperationNotSupported(IdresError):
     response_code = ResponseCode.OPERATION_NOT_SUPPORTED
 
@@ -145,6 +151,17 @@ class ResolutionLoop(IdresError):
 
 class InsufficientPermissions(IdresError):
     response_code = ResponseCode.INSUFFICIENT_PERMISSIONS
+
+
+class TooManyRequests(IdresError):
+    """A rate limit was reached; ``retry_after`` says in how many seconds to try again."""
+
+    response_code = ResponseCode.SERVER_TOO_BUSY
+    http_status = 429
+
+    def __init__(self, message: str = "", *, retry_after: int = 1, handle: str | None = None) -> None:
+        super().__init__(message, handle=handle)
+        self.retry_after = retry_after
 
 
 class ConcurrentUpdate(IdresError):

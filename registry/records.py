@@ -37,7 +37,9 @@ class StoredRecord:
         self._record = record
 
     @classmethod
-    def from_record(cls, record: Record, version: int = 1) -> "StoredRecord":
+    def from_record(cls, record: Record, version: int = 1, sig_expires: int | None | type = ...) -> "StoredRecord":
+        """The row of ``record``; ``sig_expires`` when the caller knows it (a record it just signed), else
+        read from its HS_SIGNATURE values."""
         relative = [v.ttl for v in record.values if v.ttl_type != TTL_ABSOLUTE]
         absolute = [v.ttl for v in record.values if v.ttl_type == TTL_ABSOLUTE]
         return cls(
@@ -48,7 +50,7 @@ class StoredRecord:
             min(absolute) if absolute else None,
             version,
             record,
-            signature_expiry(record.values),
+            signature_expiry(record.values) if sig_expires is ... else sig_expires,
         )
 
     @property

@@ -30,6 +30,7 @@ from .model import (
 )
 from . import values as typed
 
+SECRET_PERMISSIONS = 0x0C
 _FORMATS = ("string", "base64", "hex", "admin", "vlist", "site", "key")
 
 
@@ -78,7 +79,7 @@ def parse_value(item: Any) -> HandleValue:
         data=parse_data(item["data"], index),
         ttl=ttl,
         ttl_type=ttl_type,
-        permissions=_parse_value_permissions(item.get("permissions"), index),
+        permissions=_parse_value_permissions(item.get("permissions"), index, secret=value_type.upper() == typed.SECKEY),
         references=_parse_references(item.get("references"), index),
     )
 
@@ -167,10 +168,11 @@ def _parse_ttl(raw: Any, index: int) -> tuple[int, int]:
     raise InvalidValue(f"ttl of value {index} must be a number or a date")
 
 
-def _parse_value_permissions(raw: Any, index: int) -> int:
-    """A string aligned to the right over the default ``1110``; ``*`` sets all four bits."""
+def _parse_value_permissions(raw: Any, index: int, *, secret: bool = False) -> int:
+    """A string aligned to the right over the default ``1110``; ``*`` sets all four bits. An HS_SECKEY
+    (``secret``) sent without permissions gets ``1100``, admin read and write only, as Handle.Net gives it."""
     if raw is None:
-        return DEFAULT_PERMISSIONS
+        return SECRET_PERMISSIONS if secret else DEFAULT_PERMISSIONS
     if raw == "*":
         return 0x0F
     if not isinstance(raw, str) or not raw or len(raw) > 4 or set(raw) - {"0", "1"}:

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from registry.errors import ConfigurationError, IdresError
+from registry.identifiers import IdentifierPolicy
 from registry.model import ValueRef, parse_prefix
 
 ENV_PREFIX = "IDRES_"
@@ -42,6 +43,7 @@ class Listening(Section):
     tls_port: int | None = Field(8443, ge=0, le=65535)
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    tls_client_ca: Path | None = None
     public_address: str | None = None
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
     shutdown_timeout: float = Field(30.0, gt=0)
@@ -94,12 +96,17 @@ class Identifiers(Section):
         except IdresError as exc:
             raise ValueError(exc.message) from None
 
+    def policy(self) -> IdentifierPolicy:
+        return IdentifierPolicy(self.identifier_policy, self.idis_strict_prefixes)
+
 
 class Auth(Section):
     allow_http_auth: bool = False
     server_admins: tuple[str, ...] = ()
     prefix_admins_manage_handles: bool = True
     allow_list_handles: bool = True
+    seckey_iterations: int = Field(100_000, ge=1000, le=10_000_000)
+    session_timeout: int = Field(1800, ge=10)
 
     @field_validator("server_admins", mode="before")
     @classmethod
@@ -145,6 +152,30 @@ class Observability(Section):
         if value.lower() not in ("text", "json"):
             raise ValueError("access_log_format must be text or json")
         return value.lower()
+
+
+class Batch(Section):
+    """``POST /api/batch``."""
+
+    env_prefix: ClassVar[str] = "batch_"
+    max_items: int = Field(10_000, ge=1)
+    max_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    max_line_bytes: int = Field(64 * 1024, ge=256)
+    chunk_size: int = Field(500, ge=1, le=10_000)
+    idempotency_ttl: int = Field(86400, ge=60)
+    concurrency: int = Field(2, ge=1, le=64)
+
+
+class Limits(Section):
+    """Rate limits, per window of ``rate_window`` seconds; 0 switches a limit off."""
+
+    env_prefix: ClassVar[str] = "rate_"
+    window: int = Field(60, ge=1, le=86400)
+    writes_per_identity: int = Field(3_000_000, ge=0)
+    writes_per_address: int = Field(3_000_000, ge=0)
+    failed_logins_per_identity: int = Field(10, ge=0)
+    failed_logins_per_address: int = Field(30, ge=0)
+    sync_interval: float = Field(0.2, gt=0, le=10)
 
 
 class Cache(Section):
@@ -256,6 +287,8 @@ class Settings(BaseModel):
     observability: Observability = Field(default_factory=Observability)
     identifiers: Identifiers = Field(default_factory=Identifiers)
     auth: Auth = Field(default_factory=Auth)
+    batch: Batch = Field(default_factory=Batch)
+    limits: Limits = Field(default_factory=Limits)
     cache: Cache = Field(default_factory=Cache)
     resolution: Resolution = Field(default_factory=Resolution)
     signing: Signing = Field(default_factory=Signing)

@@ -61,7 +61,7 @@ async def shared_dsn(pg_root, template_dsn):
 async def dsn(shared_dsn):
     """A migrated database emptied for this test (tables truncated: much faster than a new database)."""
     async with db.connection(shared_dsn) as conn:
-        await conn.execute("TRUNCATE handles, prefixes, changes")
+        await conn.execute("TRUNCATE handles, prefixes, changes, statistics, batches, batch_chunks, sessions, rate_counts")
     return shared_dsn
 
 

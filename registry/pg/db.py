@@ -32,6 +32,8 @@ _UNAVAILABLE = (
     asyncpg.exceptions.InternalClientError,
 )
 UNAVAILABLE_MESSAGE = "the database is unavailable; try again shortly"
+IN_DOUBT_MESSAGE = ("the database connection was lost while this write was being committed: it may have been "
+                    "applied. Read the handle before writing it again")
 
 
 def driver_failure(exc: BaseException) -> str:
@@ -46,6 +48,16 @@ def unavailable_on_driver_errors() -> "contextlib.AbstractContextManager[None]":
     except _UNAVAILABLE as exc:
         error = ServerUnavailable(UNAVAILABLE_MESSAGE)
         error.cause = driver_failure(exc)
+        raise error from exc
+
+
+async def commit(transaction: asyncpg.transaction.Transaction) -> None:
+    """Commit; a connection lost meanwhile leaves the outcome unknown, and the error says so."""
+    try:
+        await transaction.commit()
+    except _UNAVAILABLE as exc:
+        error = ServerUnavailable(IN_DOUBT_MESSAGE)
+        error.cause = "commit in doubt: " + driver_failure(exc)
         raise error from exc
 
 

@@ -7,12 +7,14 @@ objects and raise registry errors; asyncpg types never leave this module.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import AsyncIterator, Callable, Iterable, Protocol, Sequence
 
 import asyncpg
 
-from .db import unavailable_on_driver_errors
+from .db import commit, unavailable_on_driver_errors
+from .groups import WriteGroup
 from ..errors import ConcurrentUpdate, HandleAlreadyExists, HandleNotFound
 from ..model import NA, NA_KEY, Handle, Record, fold
 from ..records import StoredRecord
@@ -74,11 +76,48 @@ class Store:
         self.sealer = sealer
         self._clock = clock
 
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
+
     def _stored(self, record: Record) -> StoredRecord:
         """The row of a record version, signed by this node when it has a sealer."""
-        if self.sealer is not None:
-            record = self.sealer.seal(record, int(self._clock()))
-        return StoredRecord.from_record(record)
+        if self.sealer is None:
+            return StoredRecord.from_record(record)
+        now = int(self._clock())
+        sealed = self.sealer.seal(record, now)
+        lifetime = getattr(self.sealer, "lifetime", None)
+        if sealed is not record and lifetime is not None:  # signed just now: its one signature expires then
+            return StoredRecord.from_record(sealed, sig_expires=now + lifetime)
+        return StoredRecord.from_record(sealed)
+
+    def sealed(self, record: Record) -> StoredRecord:
+        """The row a record version is written as: signed by this node when it has a sealer."""
+        return self._stored(record)
+
+    def sealed_many(self, records: Sequence[Record | None]) -> list[StoredRecord | None]:
+        """``sealed`` of each record (None stays None), with one look at the signing keys for all of them."""
+        holding = getattr(self.sealer, "holding", None)
+        with holding() if holding is not None else contextlib.nullcontext():
+            return [self._stored(r) if r is not None else None for r in records]
+
+    @contextlib.asynccontextmanager
+    async def group(self) -> AsyncIterator[WriteGroup]:
+        """One transaction writing many records (registry.pg.groups); rolled back if the body raises."""
+        with unavailable_on_driver_errors():
+            try:
+                async with self._pool.acquire() as conn:
+                    transaction = conn.transaction()
+                    await transaction.start()
+                    try:
+                        yield WriteGroup(conn)
+                    except BaseException:
+                        with contextlib.suppress(Exception):  # a lost connection has no transaction to roll back
+                            await transaction.rollback()
+                        raise
+                    await commit(transaction)
+            except asyncpg.DeadlockDetectedError:
+                raise ConcurrentUpdate("two groups of writes waited on each other; try again") from None
 
     # --- reads -----------------------------------------------------------------------------------
 
@@ -114,6 +153,16 @@ class Store:
         with unavailable_on_driver_errors():
             rows = await self._pool.fetch(_BY_PREFIX, NA_KEY)
         return [_from_row(row) for row in rows]
+
+    async def keys_with_type(self, value_type: str, after: str, limit: int) -> list[str]:
+        """Keys (after ``after``, in order) of records that may hold a value of ``value_type`` (spelled in
+        upper or lower case); the caller decodes them to be sure."""
+        needles = [len(t.encode()).to_bytes(4, "big") + t.encode() for t in (value_type.upper(), value_type.lower())]
+        with unavailable_on_driver_errors():
+            rows = await self._pool.fetch(
+                "SELECT handle FROM handles WHERE handle > $1 AND (position($2::bytea in vals) > 0"
+                " OR position($3::bytea in vals) > 0) ORDER BY handle LIMIT $4", after, *needles, limit)
+        return [r["handle"] for r in rows]
 
     async def homed_prefixes(self) -> list[str]:
         with unavailable_on_driver_errors():

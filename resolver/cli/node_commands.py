@@ -15,9 +15,11 @@ from registry.pg.embedded import EmbeddedPostgres
 from registry.pg.migrate import migrate
 
 from ..config import Settings
+from ..core.seckeys import SecretHasher
 from ..keys.site import site_of
 from ..ops.provisioning import create_prefix_admin, home_prefix, node_store
 from ..resolution.keeper import load_snapshot
+from ..writes.secrets import hash_all_clear_secrets
 from . import delegation_commands
 from .output import EXIT_OK, EXIT_REFUSED, Output
 
@@ -72,6 +74,9 @@ def _add_operator_commands(sub: argparse._SubParsersAction, common: argparse.Arg
     create.add_argument("--handle", default="ADMIN", help="suffix of the identity's handle (default ADMIN: <prefix>/ADMIN)")
     create.add_argument("--index", type=int, default=300, help="index of its HS_SECKEY (default 300)")
     create.set_defaults(run=cmd_admin_create)
+    hashing = asub.add_parser("hash-secrets", parents=[common, storage],
+                              help="store every HS_SECKEY still kept in clear in its hashed form")
+    hashing.set_defaults(run=cmd_admin_hash_secrets)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings, out: Output) -> int:
@@ -166,11 +171,22 @@ def cmd_admin_create(args: argparse.Namespace, settings: Settings, out: Output) 
 
     async def go():
         async with node_store(settings) as (store, _keyring):
-            return await create_prefix_admin(store, prefix, int(time.time()), args.handle, args.index)
+            return await create_prefix_admin(store, prefix, int(time.time()), args.handle, args.index,
+                                             SecretHasher(settings.auth.seckey_iterations))
 
     admin = _run(go)
     out.emit(
         {"user": str(admin.identity), "password": admin.secret, "prefix": prefix},
         f"admin of {prefix}: user {admin.identity}\nsecret (shown once, keep it safe): {admin.secret}",
     )
+    return EXIT_OK
+
+
+def cmd_admin_hash_secrets(args: argparse.Namespace, settings: Settings, out: Output) -> int:
+    async def go() -> int:
+        async with node_store(settings) as (store, _keyring):
+            return await hash_all_clear_secrets(store, SecretHasher(settings.auth.seckey_iterations))
+
+    count = _run(go)
+    out.emit({"hashed": count}, f"{count} secret key{'s' if count != 1 else ''} stored in clear now hashed")
     return EXIT_OK

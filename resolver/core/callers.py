@@ -13,6 +13,7 @@ class Credentials:
 
     identity: ValueRef
     secret: bytes
+    address: str | None = None  # the client's address, for the limits on failed logins
 
 
 @dataclass(frozen=True)

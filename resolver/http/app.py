@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import delegations, handles, health, metrics, prefixes, stats
+from . import batch, delegations, handles, health, metrics, prefixes, sessions, stats
 from .context import NODE, SIGNER, NodeParts
 from .errors import add_catch_all
 from .params import BODY_TIMEOUT
@@ -22,6 +22,8 @@ def create_app(node: NodeParts) -> web.Application:
     handles.add_routes(app)
     prefixes.add_routes(app)
     delegations.add_routes(app)
+    batch.add_routes(app)
+    sessions.add_routes(app)
     health.add_routes(app)
     metrics.add_routes(app)
     stats.add_routes(app)

@@ -1,10 +1,11 @@
-"""Who sent a request: HTTP Basic credentials, which count over HTTPS, and over plain HTTP only where
-the operator allows it."""
+"""Who sent a request: HTTP Basic credentials, ``Authorization: Handle`` sessions, or a TLS client
+certificate. Credentials count over HTTPS, and over plain HTTP only where the operator allows it."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 from urllib.parse import unquote
 
 from aiohttp import hdrs, web
@@ -14,13 +15,14 @@ from registry.model import ValueRef
 
 from ..core.callers import Caller, Credentials
 from .context import NodeParts
+from .handle_auth import certificate_caller, session_caller
 
 
 def parse_basic(header: str) -> Credentials:
     """``Basic base64(pct(index:handle) ":" secret)``; also the unencoded ``index:handle:secret``."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "basic" or not token.strip():
-        raise AuthenticationFailed("only HTTP Basic authentication with index:handle and a secret key is supported")
+        raise AuthenticationFailed("send HTTP Basic (index:handle and a secret key) or Authorization: Handle (a session)")
     try:
         decoded = base64.b64decode(token.strip(), validate=True)
     except (binascii.Error, ValueError):
@@ -57,12 +59,15 @@ async def caller_of(request: web.Request, node: NodeParts, *, required: bool, ha
                 handle=handle,
             )
         header = None  # ignored over plain HTTP, as Handle.Net does
-    if header is None:
-        if required:
-            raise AuthenticationNeeded(handle=handle)
-        return None
     try:
-        return await node.rights.authenticate(parse_basic(header))
+        if header is None:
+            caller = await certificate_caller(request, node) if request.secure else None
+            if caller is None and required:
+                raise AuthenticationNeeded(handle=handle)
+            return caller
+        if header[:7].lower() == "handle ":
+            return await session_caller(request, node, header)
+        return await node.rights.authenticate(dataclasses.replace(parse_basic(header), address=request.remote))
     except AuthenticationFailed as exc:
         exc.handle = exc.handle or handle
         raise

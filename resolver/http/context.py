@@ -15,10 +15,13 @@ from registry.pg.statistics import HourCounts
 
 from ..config import Settings
 from ..core.health import DatabaseHealth
+from ..core.limits import RateLimits
 from ..core.rights import Rights
+from ..core.sessions import Sessions
 from ..keys.keyring import Keyring
 from ..keys.site import SiteDescription
 from ..resolution.engine import Engine
+from ..writes.batch import BatchRunner
 from ..writes.registrar import Registrar
 from .signatures import ResponseSigner
 
@@ -37,6 +40,9 @@ class NodeParts(Protocol):
     rights: Rights
     registrar: Registrar
     keyring: Keyring
+    batches: BatchRunner
+    sessions: Sessions
+    limits: RateLimits
 
     def current_site(self) -> SiteDescription: ...
 

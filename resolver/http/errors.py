@@ -18,7 +18,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import hdrs, web
 
-from registry.errors import AuthenticationFailed, IdresError, ResponseCode, ServerUnavailable
+from registry.errors import AuthenticationFailed, IdresError, ResponseCode, ServerUnavailable, TooManyRequests
 
 from .callers import credentials_accepted
 from .context import NODE
@@ -56,6 +56,11 @@ def error_response(request: web.Request, error: IdresError) -> web.Response:
     response = json_response(request, error_body(error.response_code, error.message, handle), status)
     if status == 401:
         response.headers[hdrs.WWW_AUTHENTICATE] = 'Basic realm="handle"'
+        if request.headers.get(hdrs.AUTHORIZATION, "")[:7].lower() == "handle ":
+            reason = (error.message or "Identity not verified").replace('"', "'")
+            response.headers.add(hdrs.WWW_AUTHENTICATE, f'Handle error="{reason}"')
+    if isinstance(error, TooManyRequests):
+        response.headers[hdrs.RETRY_AFTER] = str(error.retry_after)
     if status == 503:
         response.headers[hdrs.RETRY_AFTER] = RETRY_AFTER
     if status == 408:
@@ -66,8 +71,8 @@ def error_response(request: web.Request, error: IdresError) -> web.Response:
 def _logged(request: web.Request, error: IdresError) -> None:
     """What the log says of an error: one line for a failed login or an unexpected error; a database
     outage is counted (its start and end are logged once), not logged per request."""
-    if isinstance(error, AuthenticationFailed):
-        log.info("authentication failed from %s: %s", request.remote, error.message)
+    if isinstance(error, (AuthenticationFailed, TooManyRequests)):
+        log.info("refused %s: %s", request.remote, error.message)
     elif isinstance(error, ServerUnavailable):
         request.app[NODE].health.refused(request.method not in _READS, error.cause or error.message)
     elif error.response_code in (ResponseCode.ERROR, ResponseCode.SERVER_TOO_BUSY):

@@ -31,6 +31,7 @@ async def put_handle(request: web.Request) -> web.StreamResponse:
     if named is not None and fold(named) != handle.key:
         raise ProtocolError("Mismatched handle in PUT request", handle=text)
     caller = await caller_of(request, node, required=True, handle=text)
+    await node.limits.check_writes(caller, request.remote)  # type: ignore[arg-type]
     registrar = node.registrar
     if index_params:
         wanted = None if any(i.lower() == "various" for i in index_params) else [params.integer(i) for i in index_params]
@@ -51,6 +52,7 @@ async def delete_handle(request: web.Request) -> web.StreamResponse:
         raise ProtocolError("index=various is accepted only by PUT", handle=text)
     indexes = [params.integer(i) for i in index_params]
     caller = await caller_of(request, node, required=True, handle=text)
+    await node.limits.check_writes(caller, request.remote)  # type: ignore[arg-type]
     if indexes:
         await node.registrar.remove_values(handle, indexes, caller)
     else:

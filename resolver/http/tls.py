@@ -80,4 +80,16 @@ def server_context(settings: Settings) -> ssl.SSLContext | None:
         context.load_cert_chain(cert_path, key_path)
     except (ssl.SSLError, OSError) as exc:
         raise ConfigurationError(f"cannot load the TLS certificate {cert_path} and key {key_path}: {exc}") from exc
+    if listen.tls_client_ca is not None:
+        request_client_certificates(context, listen.tls_client_ca)
     return context
+
+
+def request_client_certificates(context: ssl.SSLContext, ca_file: Path) -> None:
+    """Ask clients for a certificate at the handshake (optional), accepting those ``ca_file`` vouches for
+    (an issuing CA, or self-signed client certificates listed one after another)."""
+    try:
+        context.load_verify_locations(cafile=str(ca_file))
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigurationError(f"cannot load the client CA file {ca_file} (IDRES_TLS_CLIENT_CA): {exc}") from exc
+    context.verify_mode = ssl.CERT_OPTIONAL

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 from registry.model import Handle, Record, ValueRef
 from registry.signing import RecordSigner
 
@@ -17,6 +20,8 @@ class NodeSealer:
         self.authority = authority
         self.lifetime = lifetime
         self.sealed = 0  # record versions signed: for metrics
+        self._signer: tuple[str, int, RecordSigner] | None = None
+        self._held = 0
 
     def identity_for(self, handle: Handle) -> ValueRef | None:
         active = self.keyring.active
@@ -26,10 +31,24 @@ class NodeSealer:
         return ValueRef(active.index, f"0.NA/{prefix}")
 
     def seal(self, record: Record, now: int) -> Record:
-        self.keyring.reload_if_changed()  # a rotation by `idres keys rotate` takes effect at the next write
+        if not self._held:
+            self.keyring.reload_if_changed()  # a rotation by `idres keys rotate` takes effect at the next write
         active = self.keyring.active
         if active is None:
             return record
-        signer = RecordSigner(self.keyring.private_key(active.kid), self.identity_for, lifetime=self.lifetime)
+        cached = self._signer
+        if cached is None or cached[:2] != (active.kid, self.keyring.generation):
+            signer = RecordSigner(self.keyring.private_key(active.kid), self.identity_for, lifetime=self.lifetime)
+            self._signer = cached = (active.kid, self.keyring.generation, signer)
         self.sealed += 1
-        return signer.seal(record, now)
+        return cached[2].seal(record, now)
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Seal many records with the key in force now: the keys directory is looked at once, not per record."""
+        self.keyring.reload_if_changed()
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1

@@ -28,6 +28,7 @@ from registry.values import ADMIN, SECKEY, VLIST, admin_to_bytes, vlist_from_byt
 from ..config import Settings
 from ..core.authority import AuthoritySnapshot, CurrentAuthority
 from ..core.retry import retry_on_conflict
+from ..core.seckeys import SecretHasher
 from ..keys.keyring import Keyring
 from ..keys.publication import prefix_record
 from ..keys.sealing import NodeSealer
@@ -110,7 +111,8 @@ def _group_grant(prefix: str) -> HandleValue:
     return HandleValue(PREFIX_ADMIN_INDEX, ADMIN, admin_to_bytes(grant))
 
 
-async def create_prefix_admin(store: Store, prefix: str, now: int, suffix: str = "ADMIN", index: int = SECKEY_INDEX) -> AdminIdentity:
+async def create_prefix_admin(store: Store, prefix: str, now: int, suffix: str = "ADMIN", index: int = SECKEY_INDEX,
+                              hasher: SecretHasher | None = None) -> AdminIdentity:
     """Create ``<prefix>/<suffix>`` with a fresh secret key and make it an admin of the prefix.
 
     The prefix record gets an admin group (HS_VLIST at 200) holding the identity, and an HS_ADMIN at
@@ -125,7 +127,8 @@ async def create_prefix_admin(store: Store, prefix: str, now: int, suffix: str =
         handle,
         (
             HandleValue(PREFIX_ADMIN_INDEX, ADMIN, _group_grant(prefix).data, timestamp=now),
-            HandleValue(index, SECKEY, secret.encode(), permissions=SECKEY_PERMISSIONS, timestamp=now),
+            HandleValue(index, SECKEY, (hasher or SecretHasher()).hash(secret.encode()), permissions=SECKEY_PERMISSIONS,
+                        timestamp=now),
         ),
     )
     try:

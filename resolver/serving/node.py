@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 
 from registry.errors import IdresError
-from registry.identifiers import IdentifierPolicy
+from registry.model import fold
 from registry.pg import db
 from registry.pg.embedded import EmbeddedPostgres
 from registry.pg.migrate import check_schema
@@ -29,7 +29,10 @@ from registry.pg.store import Store
 from ..config import Settings
 from ..core.authority import CurrentAuthority
 from ..core.health import DatabaseHealth
+from ..core.limits import LimitSettings, PoolCounters, RateLimits
 from ..core.rights import Rights
+from ..core.sessions import Sessions
+from ..core.seckeys import SecretHasher
 from ..keys.keyring import Keyring
 from ..keys.renewal import SignatureRenewer
 from ..keys.sealing import NodeSealer
@@ -41,12 +44,15 @@ from ..resolution.forwarding import Forwarder
 from ..resolution.invalidation import ChangeFollower
 from ..resolution.keeper import AuthorityKeeper, load_snapshot
 from ..resolution.upstream import Upstream, load_trust_anchor, open_session
+from ..writes.batch import BatchLimits, BatchRunner
 from .metrics import NodeMetrics, query_observer
 from .statistics_flush import StatisticsFlusher
 from ..writes.registrar import Registrar
+from ..writes.secrets import hash_clear_secret
 
 READY_TIMEOUT = 2.0
 POOL_CLOSE_TIMEOUT = 10.0
+CANCEL_GRACE = 1.0  # seconds a cancelled background task gets before it is cancelled again
 log = logging.getLogger(__name__)
 
 
@@ -80,6 +86,29 @@ def build_forwarder(settings: Settings, engine: Engine) -> Forwarder:
     return forwarder
 
 
+async def _stopped(task: asyncio.Task) -> None:
+    """Cancel ``task`` until it ends. Python 3.11's ``asyncio.wait_for`` can swallow a cancellation that
+    arrives as the awaited future completes, and a loop around it then goes on: cancel it again."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=CANCEL_GRACE)
+    with contextlib.suppress(asyncio.CancelledError):
+        task.result()
+
+
+def rate_limits(settings: Settings, pool: asyncpg.Pool) -> RateLimits:
+    s = settings.limits
+    return RateLimits(PoolCounters(pool), LimitSettings(
+        s.window, s.writes_per_identity, s.writes_per_address, s.failed_logins_per_identity,
+        s.failed_logins_per_address, s.sync_interval))
+
+
+def batch_limits(settings: Settings) -> BatchLimits:
+    b = settings.batch
+    return BatchLimits(b.max_items, b.max_line_bytes, b.chunk_size, b.idempotency_ttl, settings.requests.max_handle_length,
+                       b.concurrency)
+
+
 @dataclass
 class Node:
     settings: Settings
@@ -91,6 +120,9 @@ class Node:
     registrar: Registrar
     keyring: Keyring
     keeper: AuthorityKeeper
+    batches: BatchRunner
+    sessions: Sessions
+    limits: RateLimits
     health: DatabaseHealth = field(default_factory=DatabaseHealth)
     forwarder: Forwarder | None = None
     follower: ChangeFollower | None = None
@@ -134,17 +166,30 @@ class Node:
         sealer = NodeSealer(keyring, authority, signing.signature_lifetime) if signing.enabled else None
         store = Store(pool, sealer)
         engine = build_engine(settings, store, authority)
-        rights = Rights(engine.record_of, settings.auth.server_admin_refs)
+        hasher = SecretHasher(settings.auth.seckey_iterations)
+
+        async def clear_secret_found(ref, value, secret) -> None:  # hashed at its first use
+            try:
+                if await hash_clear_secret(store, hasher, ref, value, secret):
+                    engine.invalidate(fold(ref.handle))
+            except IdresError as exc:
+                log.warning("could not hash the secret key %s: %s", ref, exc.message)
+
+        rights = Rights(engine.record_of, settings.auth.server_admin_refs, clear_found=clear_secret_found)
         keeper = AuthorityKeeper(store, authority, engine.invalidate_all)
         registrar = Registrar(
             store, engine, rights, authority, keeper,
             prefix_admins_manage_handles=settings.auth.prefix_admins_manage_handles,
             allow_list_handles=settings.auth.allow_list_handles,
             max_handle_length=settings.requests.max_handle_length,
-            identifier_policy=IdentifierPolicy(settings.identifiers.identifier_policy,
-                                               settings.identifiers.idis_strict_prefixes),
+            hasher=hasher,
+            identifier_policy=settings.identifiers.policy(),
         )
-        node = cls(settings, pool, store, authority, engine, rights, registrar, keyring, keeper)
+        limits = rate_limits(settings, pool)
+        rights.limits = limits
+        batches = BatchRunner(registrar.applier, registrar.authorizer, authority, batch_limits(settings))
+        node = cls(settings, pool, store, authority, engine, rights, registrar, keyring, keeper, batches,
+                   Sessions(pool, settings.auth.session_timeout), limits)
         # The follower keeps the cache and the authority coherent (the latter even with the cache off).
         node.follower = ChangeFollower(dsn, engine, keeper, settings.cache.poll_interval, node.health)
         if sealer is not None:
@@ -165,13 +210,11 @@ class Node:
             self._tasks.append(asyncio.create_task(self.metrics.run(), name="metrics"))
         if self.statistics is not None:
             self._tasks.append(asyncio.create_task(self.statistics.run(), name="statistics"))
+        self._tasks.append(asyncio.create_task(self.limits.run(), name="rate-limit-sync"))
 
     async def close(self) -> None:
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await _stopped(task)
         self._tasks.clear()
         if self.statistics is not None:
             await self.statistics.flush()  # what was counted since the last flush

@@ -1,52 +1,49 @@
 """Authorised writes: create, replace, add and remove values, delete, list, home and unhome.
 
-Each operation checks its input, authorises the caller against the HS_ADMIN values that govern the
-handle, then writes the whole new record with a version check; a concurrent change makes it start
-over. Timestamps are stamped here, from the injected clock.
+Each operation checks its input and goes to the write combiner (``applier.Combiner``), which applies
+it with the concurrent writes of this process in one transaction: the rows locked, the caller
+authorised against the HS_ADMIN values that govern the handle (``authorizer``), the new version
+decided (``operations``), signed and logged. Writers of the same handle queue on its row lock.
+Timestamps are stamped from the injected clock.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
-from typing import Awaitable, Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from registry.errors import (
     AuthenticationNeeded,
     ConcurrentUpdate,
     HandleAlreadyExists,
-    HandleNotFound,
     InsufficientPermissions,
     InvalidValue,
     OperationNotSupported,
     PrefixNotHomed,
     ProtocolError,
-    ValueAlreadyExists,
-    ValuesNotFound,
 )
 from registry.identifiers import IdentifierPolicy
-from registry.model import Handle, HandleValue, Record, ancestors, check_indexes, prefix_record_handle
-from registry.values import SIGNATURE, SiteInfo
+from registry.model import Handle, HandleValue, Record, check_indexes, prefix_record_handle
 from registry.permissions import AdminPermission as P
-from registry.permissions import needed_for_change, needed_for_removal
 from registry.records import StoredRecord
 from registry.pg.store import Store
-from registry.validation import ValueLimits, check_values
+from registry.validation import ValueLimits
+from registry.values import SiteInfo
 
-from ..core.authority import CurrentAuthority, Delegated, Homed
+from ..core.authority import CurrentAuthority
 from ..core.callers import Caller
 from ..core.retry import retry_on_conflict
 from ..core.rights import Rights, grants_of
+from ..core.seckeys import SecretHasher
 from ..resolution.engine import Engine
 from ..resolution.keeper import AuthorityKeeper
+from .applier import Applier, Combiner
+from .authorizer import Authorizer, require_homed
 from .delegations import remove_delegation, write_delegation
+from .operations import ADD, DELETE, PUT, REMOVE, Operation, WriteResult
 
-
-@dataclass(frozen=True)
-class WriteResult:
-    handle: str
-    created: bool  # nothing existing was overwritten: HTTP 201
+__all__ = ["Registrar", "WriteResult"]
 
 
 class Registrar:
@@ -61,25 +58,40 @@ class Registrar:
         prefix_admins_manage_handles: bool = True,
         allow_list_handles: bool = True,
         max_handle_length: int = 255,
-        identifier_policy: IdentifierPolicy = IdentifierPolicy(),
         clock: Callable[[], float] = time.time,
+        hasher: SecretHasher | None = None,
+        identifier_policy: IdentifierPolicy = IdentifierPolicy(),
     ) -> None:
         self._max_length = max_handle_length
-        self._limits = ValueLimits(max_handle_length=max_handle_length)
-        self._policy = identifier_policy
         self._store = store
         self._engine = engine
         self._rights = rights
         self._authority = authority
         self._keeper = keeper
+        self._policy = identifier_policy
         self._prefix_admins = prefix_admins_manage_handles
         self._allow_list = allow_list_handles
         self._clock = clock
+        self.applier = Applier(store, hasher or SecretHasher(), clock=clock, written=engine.invalidate,
+                               created=self._count_creation, policy=identifier_policy,
+                               value_limits=ValueLimits(max_handle_length=max_handle_length))
+        self._combiner = Combiner(self.applier, self.authorizer)
 
     # --- helpers ---------------------------------------------------------------------------------
 
     def now(self) -> int:
         return int(self._clock())
+
+    def authorizer(self) -> Authorizer:
+        """A fresh authorizer: what it learns of prefix rights is kept for one unit of work."""
+        return Authorizer(self._prefix_record, self._rights, prefix_admins_manage_handles=self._prefix_admins)
+
+    async def _prefix_record(self, handle: Handle) -> Record | None:
+        """A prefix record, through the cache (as identities and admin groups are) when homed here."""
+        if self._authority.snapshot.covers(handle):
+            return await self._engine.record_of(handle)
+        stored = await self._store.get(handle.key)
+        return stored.record if stored is not None else None
 
     @staticmethod
     def _require_caller(caller: Caller | None, handle: str | None) -> Caller:
@@ -88,103 +100,40 @@ class Registrar:
         return caller
 
     def _require_homed(self, handle: Handle) -> None:
-        answer = self._authority.snapshot.answer_for(handle)
-        if isinstance(answer, Delegated):
-            raise PrefixNotHomed(f"That prefix doesn't live here: {answer.describe()} serves it; write there", handle=handle.text)
-        if not isinstance(answer, Homed):
-            raise PrefixNotHomed(handle=handle.text)
+        require_homed(self._authority.snapshot, handle)
+
+    def _count_creation(self, handle: Handle) -> None:
+        self._engine.statistics.tally(handle).registrations += 1
 
     async def _fresh(self, handle: Handle) -> StoredRecord | None:
         return await self._store.get(handle.key)
 
-    async def _prefix_grants(self, handle: Handle, for_creation: bool) -> list:
-        """HS_ADMIN values of the prefix record that governs ``handle``."""
-        if handle.is_prefix_record:
-            parents = ancestors(handle.suffix)[1:]
-            records = [await self._fresh(prefix_record_handle(p)) for p in parents]
-            found = next((r for r in records if r is not None), None)
-            return grants_of(found.record if found else None)
-        if not for_creation and not self._prefix_admins:
-            return []
-        stored = await self._fresh(prefix_record_handle(handle.prefix))
-        return grants_of(stored.record if stored else None)
-
     async def may(self, caller: Caller, needed: P, handle: Handle, record: Record | None) -> bool:
         """Granted by the record's HS_ADMIN values or, where configured, by the prefix's admins."""
-        if await self._rights.may(caller, needed, grants_of(record)):
-            return True
-        return await self._rights.may(caller, needed, await self._prefix_grants(handle, for_creation=False))
+        return await self.authorizer().may(caller, needed, handle, record)
 
-    async def _authorise(self, caller: Caller, needed: P, handle: Handle, record: Record | None) -> None:
-        if needed and not await self.may(caller, needed, handle, record):
-            raise InsufficientPermissions(f"{caller.identity} lacks {needed.names()} on {handle.text}", handle=handle.text)
-
-    def _check_input(self, handle: Handle, values: Sequence[HandleValue]) -> None:
-        """The values a client sends, by type and by the identifier policy, before anything is read or written."""
-        check_indexes(values)
-        check_values(values, self._limits)
-        self._policy.check_values(handle, values)
-
-    def _client_values(self, values: Iterable[HandleValue]) -> list[HandleValue]:
-        """The values a change is judged on: a signing node's own HS_SIGNATURE is not the client's to change."""
-        if self._store.sealer is None:
-            return list(values)
-        return [v for v in values if v.type_key != SIGNATURE]
-
-    async def _write(self, handle: Handle, caller: Caller | None, once: Callable[[Caller], Awaitable[WriteResult]],
-                     *, homed: bool = True) -> WriteResult:
-        """``once(caller)`` for an authenticated caller, retried on conflict; the handle is evicted from the
-        cache after. ``homed``: the handle must be under a homed prefix (its new version is signed here)."""
+    async def _submit(self, op: Operation, caller: Caller | None, *, homed: bool = True) -> WriteResult:
+        """Apply ``op`` for an authenticated caller with the other writes of this process; its error raised.
+        ``homed``: the handle must be under a homed prefix (its new version is signed here)."""
         if homed:
-            self._require_homed(handle)
-        known = self._require_caller(caller, handle.text)
-        result = await retry_on_conflict(lambda: once(known))
-        self._written(handle)
-        return result
-
-    def _written(self, handle: Handle) -> None:
-        self._engine.invalidate(handle.key)
+            self._require_homed(op.handle)
+        known = self._require_caller(caller, op.handle.text)
+        outcome = await self._combiner.submit(op, known)
+        if outcome.error is not None:
+            raise outcome.error
+        assert outcome.result is not None
+        return outcome.result
 
     # --- create / replace ------------------------------------------------------------------------
 
     async def put(self, handle: Handle, values: Sequence[HandleValue], caller: Caller | None, *, overwrite: bool = True) -> WriteResult:
         """Create the handle with these values, or replace all its values (``overwrite``)."""
-        self._check_input(handle, values)
-        return await self._write(handle, caller, lambda known: self._put_once(handle, values, known, overwrite))
-
-    async def _put_once(self, handle: Handle, values: Sequence[HandleValue], caller: Caller, overwrite: bool) -> WriteResult:
-        now = self.now()
-        existing = await self._fresh(handle)
-        if existing is None:
-            await self._authorise_creation(caller, handle)
-            self._policy.check_new(handle)  # new handles only: existing records stay replaceable
-            try:
-                await self._store.create(Record(handle, tuple(v.stamped(now) for v in values)))
-            except HandleAlreadyExists:
-                if not overwrite:
-                    raise
-                raise ConcurrentUpdate(handle=handle.text) from None
-            self._engine.statistics.tally(handle).registrations += 1
-            return WriteResult(handle.text, created=True)
-        if not overwrite:
-            raise HandleAlreadyExists(handle=handle.text)
-        old = existing.record
-        needed = needed_for_change(self._client_values(old.values), self._client_values(values))
-        await self._authorise(caller, needed, handle, old)
-        if _same_content(self._client_values(old.values), self._client_values(values)):
-            return WriteResult(handle.text, created=False)  # nothing to change: nothing written, nothing re-signed
-        new = old.with_values(_keep_unchanged_timestamps(old, values, now))
-        await self._store.replace(new, existing.version)
-        return WriteResult(handle.text, created=False)
-
-    async def _authorise_creation(self, caller: Caller, handle: Handle) -> None:
-        needed = P.ADD_DERIVED_PREFIX if handle.is_prefix_record else P.ADD_HANDLE
-        if not await self._rights.may(caller, needed, await self._prefix_grants(handle, for_creation=True)):
-            raise InsufficientPermissions(f"{caller.identity} may not create handles under {handle.prefix}", handle=handle.text)
+        check_indexes(values)
+        return await self._submit(Operation(PUT, handle, tuple(values), overwrite=overwrite), caller)
 
     async def mint(self, base: Handle, values: Sequence[HandleValue], caller: Caller | None) -> WriteResult:
         """Create ``base`` + 32 random hex characters (``PUT .../prefix/?mintNewSuffix=true``)."""
-        self._check_input(base, values)
+        check_indexes(values)
         if base.is_prefix_record:
             raise ProtocolError("mint under a prefix with PUT /api/handles/<prefix>/?mintNewSuffix=true", handle=base.text)
         self._require_homed(base)
@@ -192,9 +141,7 @@ class Registrar:
 
         async def attempt() -> WriteResult:
             handle = Handle.parse(base.text + uuid.uuid4().hex, max_length=self._max_length)
-            result = await self._put_once(handle, values, caller, overwrite=False)
-            self._written(handle)
-            return result
+            return await self._submit(Operation(PUT, handle, tuple(values), overwrite=False), caller)
 
         try:
             return await retry_on_conflict(attempt, also=(HandleAlreadyExists,))
@@ -217,59 +164,17 @@ class Registrar:
             raise ProtocolError("Mismatched indexes in PUT request", handle=handle.text)
         if not values:
             raise InvalidValue("no values to add", handle=handle.text)
-        self._check_input(handle, values)
-        return await self._write(handle, caller, lambda known: self._add_once(handle, values, known, overwrite))
-
-    async def _add_once(self, handle: Handle, values: Sequence[HandleValue], caller: Caller, overwrite: bool) -> WriteResult:
-        existing = await self._fresh(handle)
-        if existing is None:
-            raise HandleNotFound(handle=handle.text)
-        old = existing.record
-        clashing = [v.index for v in values if old.value_at(v.index) is not None]
-        if clashing and not overwrite:
-            raise ValueAlreadyExists(f"Index conflict for {clashing[0]}", handle=handle.text)
-        merged = {v.index: v for v in old.values}
-        now = self.now()
-        merged.update({v.index: v.stamped(now) for v in values})
-        needed = needed_for_change(self._client_values(old.values), self._client_values(merged.values()))
-        await self._authorise(caller, needed, handle, old)
-        if _same_content(self._client_values(old.values), self._client_values(merged.values())):
-            return WriteResult(handle.text, created=False)
-        await self._store.replace(old.with_values(merged.values()), existing.version)
-        return WriteResult(handle.text, created=not clashing)
+        check_indexes(values)
+        return await self._submit(Operation(ADD, handle, tuple(values), overwrite=overwrite), caller)
 
     async def remove_values(self, handle: Handle, indexes: Sequence[int], caller: Caller | None) -> WriteResult:
         # homed: the changed record must be signed anew, which only its node can do
-        return await self._write(handle, caller, lambda known: self._remove_once(handle, set(indexes), known))
-
-    async def _remove_once(self, handle: Handle, indexes: set[int], caller: Caller) -> WriteResult:
-        existing = await self._fresh(handle)
-        if existing is None:
-            raise HandleNotFound(handle=handle.text)
-        old = existing.record
-        missing = sorted(i for i in indexes if old.value_at(i) is None)
-        if missing:
-            raise ValuesNotFound(f"no value at index {', '.join(map(str, missing))}", handle=handle.text)
-        removed = [v for v in old.values if v.index in indexes]
-        await self._authorise(caller, needed_for_removal(removed), handle, old)
-        await self._store.replace(old.with_values(v for v in old.values if v.index not in indexes), existing.version)
-        return WriteResult(handle.text, created=False)
+        return await self._submit(Operation(REMOVE, handle, indexes=tuple(indexes)), caller)
 
     # --- delete, list ----------------------------------------------------------------------------
 
     async def delete(self, handle: Handle, caller: Caller | None) -> WriteResult:
-        return await self._write(handle, caller, lambda known: self._delete_once(handle, known), homed=False)
-
-    async def _delete_once(self, handle: Handle, caller: Caller) -> WriteResult:
-        existing = await self._fresh(handle)
-        if existing is None:
-            raise HandleNotFound(handle=handle.text)
-        if not await self._rights.may(caller, P.DELETE_HANDLE, grants_of(existing.record)):
-            parent_needed = P.DELETE_DERIVED_PREFIX if handle.is_prefix_record else P.DELETE_HANDLE
-            if not await self._rights.may(caller, parent_needed, await self._prefix_grants(handle, for_creation=False)):
-                raise InsufficientPermissions(f"{caller.identity} may not delete {handle.text}", handle=handle.text)
-        await self._store.delete(handle, existing.version)
-        return WriteResult(handle.text, created=False)
+        return await self._submit(Operation(DELETE, handle), caller, homed=False)
 
     async def list_handles(self, prefix: str, caller: Caller | None, *, page: int | None, page_size: int | None) -> tuple[int, list[str]]:
         if not self._allow_list:
@@ -338,19 +243,3 @@ class Registrar:
         """A new snapshot of who answers for what, from the store; the cache starts afresh."""
         await self._keeper.reload()
 
-
-def _same_content(old: Sequence[HandleValue], new: Sequence[HandleValue]) -> bool:
-    """Equal apart from timestamps."""
-    def plain(values: Sequence[HandleValue]) -> list[HandleValue]:
-        return [v.stamped(0) for v in sorted(values, key=lambda v: v.index)]
-
-    return plain(old) == plain(new)
-
-
-def _keep_unchanged_timestamps(old: Record, values: Sequence[HandleValue], now: int) -> list[HandleValue]:
-    """New timestamps, except for values identical to the old ones apart from their timestamp."""
-    out = []
-    for value in values:
-        before = old.value_at(value.index)
-        out.append(before if before is not None and before.same_content(value) else value.stamped(now))
-    return out

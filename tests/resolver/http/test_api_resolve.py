@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 
 import pytest
+
+from resolver.core import seckeys
 
 URL_VALUE = {"index": 1, "type": "URL", "data": "https://example.com/p/1"}
 
@@ -95,8 +98,10 @@ async def test_admin_reads_secret_values_over_https(node, product):
     status, body, _ = await get(node, "/api/handles/88.101/SN-000123", secure=True, headers=node.auth())
     assert status == 200
     secret = [v for v in body["values"] if v["type"] == "HS_SECKEY"]
-    assert secret == [{"index": 300, "type": "HS_SECKEY", "data": {"format": "string", "value": "s3cret"},
+    stored = secret[0]["data"]["value"]  # kept hashed (PBKDF2, Handle.Net's encoding), never in clear
+    assert secret == [{"index": 300, "type": "HS_SECKEY", "data": {"format": "base64", "value": stored},
                        "permissions": "1100", "ttl": 86400, "timestamp": secret[0]["timestamp"]}]
+    assert seckeys.matches(base64.b64decode(stored), b"s3cret") and b"s3cret" not in base64.b64decode(stored)
     _, public, _ = await get(node, "/api/handles/88.101/SN-000123?publicOnly=true", secure=True, headers=node.auth())
     assert 300 not in [v["index"] for v in public["values"]]
 

@@ -6,7 +6,6 @@ import asyncio
 import json
 import resource
 import socket
-import time
 
 import aiohttp
 import pytest
