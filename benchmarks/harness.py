@@ -135,14 +135,15 @@ class Server:
                 self.proc.kill()
 
 
-def start_idres(dsn: str, workers: int, cache: bool, keys_dir: Path | None) -> tuple[Server, str]:
+def start_idres(dsn: str, workers: int, cache: bool, keys_dir: Path | None,
+                extra_env: dict[str, str] | None = None) -> tuple[Server, str]:
     """``idres serve`` on the seeded database; signing with ``keys_dir`` (off when None)."""
     args = [sys.executable, "-m", "resolver", "serve", "--json", "--dsn", dsn, "--port", "0", "--tls-port", "off",
             "--workers", str(workers), "--log-level", "warning"]
     env = {"IDRES_CACHE_ENABLED": "true" if cache else "false", "IDRES_SIGNING": "true" if keys_dir else "false"}
     if keys_dir is not None:
         env["IDRES_KEYS_DIR"] = str(keys_dir)
-    server = Server(args, env=env)
+    server = Server(args, env={**env, **(extra_env or {})})
     ready = json.loads(server.wait_line(lambda line: '"ready"' in line))
     return server, ready["http"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import collections
 import json
 import os
 import selectors
@@ -198,3 +199,23 @@ class ServeProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+async def pinned(url: str, workers: int, per_worker: int = 1) -> list[aiohttp.ClientSession]:
+    """Keep-alive sessions of one connection each, ``per_worker`` on every worker of a node (told apart
+    by the pid /readyz reports)."""
+    groups: dict[int, list[aiohttp.ClientSession]] = collections.defaultdict(list)
+    for _ in range(200):
+        if len(groups) == workers and all(len(g) >= per_worker for g in groups.values()):
+            break
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1))
+        async with session.get(url + "/healthz") as r:
+            await r.read()
+        async with session.get(url + "/readyz") as r:
+            pid = (await r.json())["pid"]
+        if len(groups[pid]) >= per_worker:
+            await session.close()
+        else:
+            groups[pid].append(session)
+    assert len(groups) == workers, "could not reach every worker"
+    return [s for g in groups.values() for s in g]

@@ -21,6 +21,7 @@ from ..writes.batch import Batch, Item, parse_item
 from .callers import caller_of
 from .context import NODE, NodeParts
 from .errors import add_resource, error_response, with_cors
+from .params import next_chunk
 
 log = logging.getLogger(__name__)
 IDEMPOTENCY_KEY = "Idempotency-Key"
@@ -68,7 +69,7 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge(f"the batch is {request.content_length} bytes; the limit is {limit} (IDRES_BATCH_MAX_BYTES)")
     chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(1 << 16):
+    while chunk := await next_chunk(request):
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge(f"the batch is over {limit} bytes (IDRES_BATCH_MAX_BYTES): split it")

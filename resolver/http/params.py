@@ -96,6 +96,17 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         raise BodyTimeout(f"the request body did not arrive within {deadline:g} s") from None
 
 
+async def next_chunk(request: web.Request, size: int = 1 << 16) -> bytes:
+    """The next part of a long body (b"" at its end): each part must arrive within the body deadline, so a
+    body may take as long as it needs while it keeps coming, and a stalled one is refused."""
+    deadline = request.app.get(BODY_TIMEOUT, DEFAULT_BODY_TIMEOUT)
+    try:
+        async with asyncio.timeout(deadline):
+            return await request.content.read(size)
+    except TimeoutError:
+        raise BodyTimeout(f"the request body stalled: nothing arrived for {deadline:g} s") from None
+
+
 def _depth(value: object) -> int:
     """How deeply arrays and objects nest, counted without recursion."""
     deepest, stack = 0, [(value, 1)]

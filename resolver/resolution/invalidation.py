@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import asyncpg
 
@@ -52,6 +53,7 @@ class ChangeFollower:
         self.cursor: int | None = None
         self.connected = False
         self.applied = 0
+        self.caught_up_at = time.monotonic()  # when the follower last knew it had every change of the log
 
     async def run(self) -> None:
         """Follow the change log until cancelled, reconnecting with backoff."""
@@ -122,6 +124,7 @@ class ChangeFollower:
                 await self._keeper.refresh(c.handle for c in changes)
             applied += len(changes)
         self.applied += applied
+        self.caught_up_at = time.monotonic()
         return applied
 
     def _lost(self) -> None:

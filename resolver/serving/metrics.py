@@ -10,6 +10,7 @@ increments. Requests off the hit path are counted, with their latency, as they f
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,8 @@ class NodeMetrics:
         self.database = Gauge("idres_database_available", "1 while the database answers", multiprocess_mode="livemin", **r)
         self.refused = Counter("idres_database_refused", "Requests refused while the database was away", ["kind"], **r)
         self.follower = Counter("idres_change_follower_applied", "Changes of the log applied to the cache", **r)
+        self.follower_lag = Gauge("idres_change_follower_lag_seconds",
+                                  "Seconds since a worker's change follower last had every change", multiprocess_mode="livemax", **r)
         self.connections = Gauge("idres_connections_open", "Open client connections", multiprocess_mode="livesum", **r)
         self.closed = Counter("idres_connections_closed_for_room", "Connections closed at a cap to let others in", **r)
 
@@ -116,6 +119,7 @@ class NodeMetrics:
         self.refused.labels("write").inc(self._grown("refused_writes", health.refused_total_writes))
         if node.follower is not None:
             self.follower.inc(self._grown("applied", node.follower.applied))
+            self.follower_lag.set(time.monotonic() - node.follower.caught_up_at)
         door = getattr(node, "front_door", None)
         if door is not None:
             self.connections.set(door.open_connections)
@@ -141,6 +145,7 @@ def query_observer(metrics: NodeMetrics):
 
     def observe(record: Any) -> None:
         words = (getattr(record, "query", "") or "").lstrip().split(None, 1)
-        metrics.observe_query(words[0].upper() if words else "?", float(getattr(record, "elapsed", 0.0)))
+        operation = words[0].rstrip(";").upper() if words else "?"
+        metrics.observe_query(operation or "?", float(getattr(record, "elapsed", 0.0)))
 
     return observe

@@ -88,6 +88,11 @@ async def test_a_stalled_body_is_refused_once_its_deadline_passes(door):
             b"Authorization: " + auth["Authorization"].encode() + b"\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n[{\"in\r\n")
     status, body = json_of(await raw_exchange(node, head))
     assert (status, body["responseCode"]) == (408, 4) and "did not arrive within 1 s" in body["message"]
+    batch = (b"POST /api/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n"
+             b"Authorization: " + auth["Authorization"].encode() + b"\r\nTransfer-Encoding: chunked\r\n\r\n"
+             b"31\r\n" + b'{"op":"create","handle":"88.101/STALL","values":[' + b"\r\n")
+    status, body = json_of(await raw_exchange(node, batch))  # a long body may take its time, not stall
+    assert (status, body["responseCode"]) == (408, 4) and "nothing arrived for 1 s" in body["message"]
     async with aiohttp.ClientSession() as s:
         async with s.get(node.http + "/api/handles/88.101/STALL") as r:
             assert r.status == 404  # nothing was written

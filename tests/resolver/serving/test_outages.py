@@ -23,7 +23,7 @@ from pathlib import Path
 import aiohttp
 
 from registry.pg import db
-from tests.nodes import ServeProcess, basic, idres
+from tests.nodes import ServeProcess, basic, idres, pinned
 from tests.pgproxy import PgProxy
 
 CACHED = 50  # records every worker has cached
@@ -46,25 +46,6 @@ async def admin_of(dsn: str, data_dir: Path) -> dict:
     await asyncio.to_thread(idres, "prefix", "home", "88.101", "--dsn", dsn, "--data-dir", str(data_dir))
     result = await asyncio.to_thread(idres, "admin", "create", "--prefix", "88.101", "--dsn", dsn, "--data-dir", str(data_dir), "--json")
     return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-async def pinned(url: str, workers: int) -> list[aiohttp.ClientSession]:
-    """Keep-alive sessions of one connection each, SESSIONS_PER_WORKER on every worker."""
-    groups: dict[int, list[aiohttp.ClientSession]] = collections.defaultdict(list)
-    for _ in range(200):
-        if len(groups) == workers and all(len(g) >= SESSIONS_PER_WORKER for g in groups.values()):
-            break
-        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1))
-        async with session.get(url + "/healthz") as r:
-            await r.read()
-        async with session.get(url + "/readyz") as r:
-            pid = (await r.json())["pid"]
-        if len(groups[pid]) >= SESSIONS_PER_WORKER:
-            await session.close()
-        else:
-            groups[pid].append(session)
-    assert len(groups) == workers, "could not reach every worker"
-    return [s for g in groups.values() for s in g]
 
 
 async def seed_and_warm(url: str, auth: dict, sessions: list[aiohttp.ClientSession]) -> None:
@@ -179,7 +160,7 @@ async def test_thirty_seconds_without_the_database(dsn, tmp_path):
         admin = await admin_of(dsn, tmp_path)
         auth = basic(admin["user"], admin["password"])
         await asyncio.to_thread(node.start)
-        sessions = await pinned(node.http, 2)
+        sessions = await pinned(node.http, 2, SESSIONS_PER_WORKER)
         await seed_and_warm(node.http, auth, sessions)
         marks: dict[str, float] = {}
 
@@ -216,7 +197,7 @@ async def test_the_embedded_postmaster_killed_under_load(tmp_path):
                            .strip().splitlines()[-1]) if await _home(data) else None
         auth = basic(admin["user"], admin["password"])
         await until_writes_work(node.http, auth)
-        sessions = await pinned(node.http, 2)
+        sessions = await pinned(node.http, 2, SESSIONS_PER_WORKER)
         await seed_and_warm(node.http, auth, sessions)
         marks: dict[str, float] = {}
 
