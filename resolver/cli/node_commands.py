@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from registry.model import parse_prefix
+from registry.model import parse_prefix, prefix_record_handle
 from registry.pg import db
 from registry.pg.embedded import EmbeddedPostgres
 from registry.pg.migrate import migrate
@@ -127,6 +127,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings, out: Output) -> in
 
 def cmd_prefix_home(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     prefix = parse_prefix(args.prefix)
+    settings.identifiers.policy().check_new(prefix_record_handle(prefix))  # as POST /api/prefixes does
 
     async def go() -> bool:
         async with node_store(settings) as (store, keyring):

@@ -80,6 +80,9 @@ async def test_prefix_and_admin_commands(dsn):
     assert result.returncode == 1 and "not homed" in result.stderr
     result = await run("prefix", "home", "88/5", "--dsn", dsn)
     assert result.returncode == 2 and "must not contain '/'" in result.stderr
+    result = await run("prefix", "home", "88.5\u200b00", "--dsn", dsn)  # the identifier policy, as over HTTP
+    assert result.returncode == 2 and "zero-width" in result.stderr
+    assert output(await run("prefix", "list", "--dsn", dsn, "--json")) == {"prefixes": []}
 
 
 async def test_operator_commands_while_an_embedded_node_serves(tmp_path):
