@@ -46,20 +46,23 @@ async def test_results_stream_in_input_order_and_bad_items_fail_alone(node, dsn)
         oversized,
         b"{not json",
         item("88.101/SN-7", 7),
+        item("88.101/SN-\u200b8", 8),                                        # refused by the identifier policy
+        {"op": "create", "handle": "88.101/SN-9", "values": [{"index": 1, "type": "URL", "data": "x", "ttl": -5}]},
     ])
     status, lines = await batch(node, body)
     assert status == 200
     results, summary = lines[:-1], lines[-1]
-    assert [r["index"] for r in results] == list(range(7))
-    assert [r["responseCode"] for r in results] == [1, 102, 202, 401, 4, 4, 1]
+    assert [r["index"] for r in results] == list(range(9))
+    assert [r["responseCode"] for r in results] == [1, 102, 202, 401, 4, 4, 1, 102, 202]
+    assert "identifier policy" in results[7]["message"]
     assert results[0] == {"index": 0, "responseCode": 1, "message": "created", "handle": "88.101/SN-1"}
     assert "limit" in results[4]["message"] and results[3]["handle"] == "88.102/SN-4"
-    assert summary == {"done": True, "items": 7, "failed": 5}
+    assert summary == {"done": True, "items": 9, "failed": 7}
     r = await node.session.get(node.url("/api/handles/88.101/SN-7", secure=False))
     body = await r.json()
     assert [v["type"] for v in body["values"]][:3] == ["URL", "SERIAL", "MODEL"]
     assert any(v["type"] == "HS_SIGNATURE" for v in body["values"])  # signed by the node, as single writes are
-    for absent in ("88.102/SN-4", "88.101/SN-3", "88.101/BIG"):
+    for absent in ("88.102/SN-4", "88.101/SN-3", "88.101/BIG", "88.101/SN-\u200b8", "88.101/SN-9"):
         assert (await node.session.get(node.url(f"/api/handles/{absent}", secure=False))).status == 404
 
 
