@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -25,11 +26,21 @@ from . import client_commands, key_commands, node_commands, status_command
 from .output import EXIT_CONFIG, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE, Output
 
 
-def _common(json_default: bool = False) -> argparse.ArgumentParser:
+def _common(default: object = argparse.SUPPRESS) -> argparse.ArgumentParser:
+    """``--json`` and ``--log-level``, accepted before the command and after it: the commands' copies
+    default to SUPPRESS, so that they do not undo what was given before the command."""
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--json", action="store_true", default=json_default, help="print machine-readable JSON")
-    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="log verbosity (IDRES_LOG_LEVEL)")
+    p.add_argument("--json", action="store_true", default=False if default is None else default, help="print machine-readable JSON")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=default,
+                   help="log verbosity (IDRES_LOG_LEVEL)")
     return p
+
+
+def idres_version() -> str:
+    try:
+        return version("idres")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _storage() -> argparse.ArgumentParser:
@@ -52,7 +63,9 @@ def _remote() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     common, storage, remote = _common(), _storage(), _remote()
-    parser = argparse.ArgumentParser(prog="idres", description="An industrial identifier resolution node (Handle REST API).")
+    parser = argparse.ArgumentParser(prog="idres", description="An industrial identifier resolution node (Handle REST API).",
+                                     parents=[_common(None)])
+    parser.add_argument("--version", action="version", version=f"idres {idres_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     node_commands.add_parsers(sub, common, storage)
     client_commands.add_parsers(sub, common, remote)
@@ -83,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigurationError, SchemaMismatch) as exc:
         return out.error(exc.message, EXIT_CONFIG)
     except ServerUnavailable as exc:
-        return out.error(exc.message, EXIT_UNAVAILABLE)
+        return out.error(f"the database cannot be reached: {exc.cause}" if exc.cause else exc.message, EXIT_UNAVAILABLE)
     except (InvalidHandle, InvalidValue, ProtocolError) as exc:
         return out.error(exc.message, EXIT_USAGE)
     except IdresError as exc:
