@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,6 +20,7 @@ from registry.errors import (
     ServerUnavailable,
 )
 
+from .. import version
 from ..config import Settings
 from . import client_commands, key_commands, node_commands, status_command
 from .output import EXIT_CONFIG, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE, Output
@@ -34,13 +34,6 @@ def _common(default: object = argparse.SUPPRESS) -> argparse.ArgumentParser:
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=default,
                    help="log verbosity (IDRES_LOG_LEVEL)")
     return p
-
-
-def idres_version() -> str:
-    try:
-        return version("idres")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _storage() -> argparse.ArgumentParser:
@@ -65,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     common, storage, remote = _common(), _storage(), _remote()
     parser = argparse.ArgumentParser(prog="idres", description="An industrial identifier resolution node (Handle REST API).",
                                      parents=[_common(None)])
-    parser.add_argument("--version", action="version", version=f"idres {idres_version()}")
+    parser.add_argument("--version", action="version", version=f"idres {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     node_commands.add_parsers(sub, common, storage)
     client_commands.add_parsers(sub, common, remote)

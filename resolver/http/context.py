@@ -16,6 +16,7 @@ from ..core.rights import Rights
 from ..keys.keyring import Keyring
 from ..keys.site import SiteDescription
 from ..resolution.engine import Engine
+from ..resolution.forwarding import Forwarder
 from ..writes.registrar import Registrar
 from .signatures import ResponseSigner
 
@@ -27,6 +28,7 @@ class NodeParts(Protocol):
     rights: Rights
     registrar: Registrar
     keyring: Keyring
+    forwarder: Forwarder | None
 
     def current_site(self) -> SiteDescription: ...
 
