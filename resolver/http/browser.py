@@ -104,7 +104,7 @@ async def home(request: web.Request) -> web.StreamResponse:
     if wanted:
         location = handle_path(wanted) + ("?noredirect" if "noredirect" in request.query else "")
         return web.Response(status=302, headers={hdrs.LOCATION: location})
-    return html_response(request.app[PAGES].home_page(EXAMPLE))
+    return html_response(request.app[PAGES].home_page(f"{request.scheme}://{request.host}/{EXAMPLE}"))
 
 
 async def browse(request: web.Request) -> web.StreamResponse:
