@@ -20,8 +20,7 @@ from registry.errors import (
     ServerUnavailable,
 )
 
-from .. import version
-from ..config import Settings
+from ..config import Settings, idres_version
 from . import client_commands, key_commands, node_commands, status_command
 from .output import EXIT_CONFIG, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE, Output
 
@@ -58,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     common, storage, remote = _common(), _storage(), _remote()
     parser = argparse.ArgumentParser(prog="idres", description="An industrial identifier resolution node (Handle REST API).",
                                      parents=[_common(None)])
-    parser.add_argument("--version", action="version", version=f"idres {version()}")
+    parser.add_argument("--version", action="version", version=f"idres {idres_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     node_commands.add_parsers(sub, common, storage)
     client_commands.add_parsers(sub, common, remote)

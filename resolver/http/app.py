@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .. import version
+from ..config import idres_version
 from . import browser, delegations, handles, health, openapi, prefixes
 from .context import NODE, SIGNER, NodeParts
 from .errors import add_catch_all
@@ -22,7 +22,7 @@ def create_app(node: NodeParts) -> web.Application:
     prefixes.add_routes(app)
     delegations.add_routes(app)
     health.add_routes(app)
-    openapi.add_routes(app, version())
+    openapi.add_routes(app, idres_version())
     browser.add_routes(app)
     add_catch_all(app)
     return app

@@ -8,7 +8,7 @@ import re
 from aiohttp import hdrs, web
 from openapi_spec_validator import validate
 
-from resolver import version
+from resolver.config import idres_version as version
 from resolver.http.openapi import ROUTE, document
 
 _VARIABLE = re.compile(r"\{(\w+)(?::[^}]*)?\}")

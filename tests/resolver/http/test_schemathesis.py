@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from resolver import version
+from resolver.config import idres_version as version
 from resolver.http.openapi import ROUTE, document
 from tests.nodes import ServeProcess, basic
 
