@@ -149,6 +149,13 @@ class ResolutionLoop(IdresError):
     http_status = 508
 
 
+class Conflict(IdresError):
+    """The request contradicts the node's state (delegating a prefix that is homed here): HTTP 409."""
+
+    response_code = ResponseCode.PROTOCOL_ERROR
+    http_status = 409
+
+
 class InsufficientPermissions(IdresError):
     response_code = ResponseCode.INSUFFICIENT_PERMISSIONS
 

@@ -82,6 +82,16 @@ class RecordReport:
             r.missing or r.bad_digests or r.status != Status.VALID for r in self.signatures
         )
 
+    def problem(self) -> str:
+        """Why the record does not verify, in a phrase: the first faulty signature, or the values at fault."""
+        for signature in self.signatures:
+            if signature.status != Status.VALID and signature.problem:
+                return f"signature {signature.index} by {signature.issuer}: {signature.problem}"
+        bad = {index: status.value for index, status in self.values.items() if status != Status.VALID}
+        if not self.signatures:
+            return "it carries no HS_SIGNATURE"
+        return ", ".join(f"value {i} {s}" for i, s in sorted(bad.items())) or "not verified"
+
 
 class _Untrusted(Exception):
     pass

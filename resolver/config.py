@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _distribution_version
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
@@ -22,6 +24,14 @@ from registry.model import ValueRef, parse_prefix
 
 ENV_PREFIX = "IDRES_"
 log = logging.getLogger(__name__)
+
+
+def idres_version() -> str:
+    """The installed idres version ("unknown" when run from a tree that was never installed)."""
+    try:
+        return _distribution_version("idres")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 class Section(BaseModel):

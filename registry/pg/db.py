@@ -10,7 +10,7 @@ from typing import Any, AsyncIterator, Callable
 
 import asyncpg
 
-from ..errors import ServerUnavailable
+from ..errors import ConfigurationError, ServerUnavailable
 
 SCHEMA = "idres"
 SERVER_SETTINGS = {"search_path": SCHEMA, "application_name": "idres"}
@@ -34,6 +34,11 @@ _UNAVAILABLE = (
 UNAVAILABLE_MESSAGE = "the database is unavailable; try again shortly"
 IN_DOUBT_MESSAGE = ("the database connection was lost while this write was being committed: it may have been "
                     "applied. Read the handle before writing it again")
+# Refusals that no retry mends: the DSN names a database, role or password the server does not know.
+_MISCONFIGURED = (
+    asyncpg.exceptions.InvalidCatalogNameError,
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+)
 
 
 def driver_failure(exc: BaseException) -> str:
@@ -61,6 +66,17 @@ async def commit(transaction: asyncpg.transaction.Transaction) -> None:
         raise error from exc
 
 
+@contextlib.contextmanager
+def _connecting() -> "contextlib.AbstractContextManager[None]":
+    """Driver errors of a new connection: a DSN the server refuses is a configuration error (said once,
+    at start), anything else that fails is the database being away."""
+    try:
+        with unavailable_on_driver_errors():
+            yield
+    except _MISCONFIGURED as exc:
+        raise ConfigurationError(f"PostgreSQL refused the connection: {exc}; check the DSN") from None
+
+
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """Pool connections carry no session state (no SET, LISTEN, cursors or session locks): asyncpg
     still rolls back an open transaction on release, and this skips its reset query, which would
@@ -74,7 +90,7 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, comman
     async def observed(conn: asyncpg.Connection) -> None:
         conn.add_query_logger(query_observer)
 
-    with unavailable_on_driver_errors():
+    with _connecting():
         return await asyncpg.create_pool(
             dsn,
             min_size=min_size,
@@ -88,7 +104,7 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, comman
 
 
 async def connect(dsn: str) -> asyncpg.Connection:
-    with unavailable_on_driver_errors():
+    with _connecting():
         return await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT, server_settings=SERVER_SETTINGS)
 
 

@@ -34,6 +34,8 @@ class HandleClient:
                  verify: bool = True, ca_file: Path | None = None) -> None:
         self.base = url.rstrip("/")
         self._auth = None
+        self.sends_credentials = user is not None
+        self.plain_http = self.base.startswith("http://")
         if user is not None and self.base.startswith("http://") and urlsplit(self.base).hostname not in LOOPBACK:
             raise ConfigurationError(f"credentials go over HTTPS only: use an https:// URL, not {self.base}")
         if user is not None:

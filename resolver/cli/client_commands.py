@@ -14,6 +14,10 @@ from registry.errors import InvalidValue, ProtocolError
 from ..config import Settings
 from .client import HandleClient, Reply
 from .output import EXIT_OK, EXIT_REFUSED, Output
+from .response_codes import explain
+
+PLAIN_HTTP_WARNING = ("idres: warning: credentials over plain HTTP count only on a node that runs with --allow-http-auth; "
+                      "any other node ignores them and shows only the public values: give its https:// URL in --url")
 
 
 def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, remote: argparse.ArgumentParser) -> None:
@@ -45,15 +49,14 @@ def _client(settings: Settings) -> HandleClient:
                         verify=client.tls_verify, ca_file=client.ca_file)
 
 
-def _report(reply: Reply, out: Output, text: Callable[[dict], str]) -> int:
-    body = reply.body if isinstance(reply.body, dict) else {"message": str(reply.body)}
+def _report(client: HandleClient, reply: Reply, out: Output, text: Callable[[dict], str]) -> int:
+    body = reply.body if isinstance(reply.body, dict) else {"message": str(reply.body or "")}
     if reply.ok:
         out.emit(body, text(body))
         return EXIT_OK
-    message = body.get("message") or f"responseCode {body.get('responseCode')}"
     if out.as_json:
         print(orjson.dumps({"status": reply.status, **body}).decode(), flush=True)
-    print(f"idres: HTTP {reply.status}: {message}", file=sys.stderr, flush=True)
+    print(f"idres: {explain(reply.status, body, sent_credentials=client.sends_credentials)}", file=sys.stderr, flush=True)
     return EXIT_REFUSED
 
 
@@ -67,11 +70,13 @@ def _value_text(value: dict) -> str:
 
 def cmd_get(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     client = _client(settings)
+    if client.sends_credentials and client.plain_http:
+        print(PLAIN_HTTP_WARNING, file=sys.stderr, flush=True)
     query = [("type", t) for t in args.type] + [("index", str(i)) for i in args.index]
     reply = client.request("GET", client.handle_path(args.handle), query)
     if reply.status == 200 and isinstance(reply.body, dict) and reply.body.get("responseCode") == 200:
         reply = Reply(200, {**reply.body, "responseCode": 1})  # exists, nothing matched: not an error
-    return _report(reply, out, lambda b: "\n".join([b.get("handle", "")] + [_value_text(v) for v in b.get("values", [])]))
+    return _report(client, reply, out, lambda b: "\n".join([b.get("handle", "")] + [_value_text(v) for v in b.get("values", [])]))
 
 
 def _values_from(args: argparse.Namespace) -> Any:
@@ -100,7 +105,7 @@ def cmd_put(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     if args.add:
         query.append(("index", "various"))
     reply = client.request("PUT", client.handle_path(args.handle), query, body)
-    return _report(reply, out, lambda b: f"{'created' if reply.status == 201 else 'updated'} {b.get('handle')}")
+    return _report(client, reply, out, lambda b: f"{'created' if reply.status == 201 else 'updated'} {b.get('handle')}")
 
 
 def cmd_delete(args: argparse.Namespace, settings: Settings, out: Output) -> int:
@@ -108,4 +113,4 @@ def cmd_delete(args: argparse.Namespace, settings: Settings, out: Output) -> int
     query = [("index", str(i)) for i in args.index]
     reply = client.request("DELETE", client.handle_path(args.handle), query)
     what = f"values {', '.join(map(str, args.index))} of " if args.index else ""
-    return _report(reply, out, lambda b: f"deleted {what}{b.get('handle')}")
+    return _report(client, reply, out, lambda b: f"deleted {what}{b.get('handle')}")

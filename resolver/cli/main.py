@@ -20,15 +20,18 @@ from registry.errors import (
     ServerUnavailable,
 )
 
-from ..config import Settings
+from ..config import Settings, idres_version
 from . import client_commands, import_command, key_commands, node_commands, status_command
 from .output import EXIT_CONFIG, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE, Output
 
 
-def _common(json_default: bool = False) -> argparse.ArgumentParser:
+def _common(default: object = argparse.SUPPRESS) -> argparse.ArgumentParser:
+    """``--json`` and ``--log-level``, accepted before the command and after it: the commands' copies
+    default to SUPPRESS, so that they do not undo what was given before the command."""
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--json", action="store_true", default=json_default, help="print machine-readable JSON")
-    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="log verbosity (IDRES_LOG_LEVEL)")
+    p.add_argument("--json", action="store_true", default=False if default is None else default, help="print machine-readable JSON")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=default,
+                   help="log verbosity (IDRES_LOG_LEVEL)")
     return p
 
 
@@ -52,7 +55,9 @@ def _remote() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     common, storage, remote = _common(), _storage(), _remote()
-    parser = argparse.ArgumentParser(prog="idres", description="An industrial identifier resolution node (Handle REST API).")
+    parser = argparse.ArgumentParser(prog="idres", description="An industrial identifier resolution node (Handle REST API).",
+                                     parents=[_common(None)])
+    parser.add_argument("--version", action="version", version=f"idres {idres_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     node_commands.add_parsers(sub, common, storage)
     client_commands.add_parsers(sub, common, remote)
@@ -84,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigurationError, SchemaMismatch) as exc:
         return out.error(exc.message, EXIT_CONFIG)
     except ServerUnavailable as exc:
-        return out.error(exc.message, EXIT_UNAVAILABLE)
+        return out.error(f"the database cannot be reached: {exc.cause}" if exc.cause else exc.message, EXIT_UNAVAILABLE)
     except (InvalidHandle, InvalidValue, ProtocolError) as exc:
         return out.error(exc.message, EXIT_USAGE)
     except IdresError as exc:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import batch, delegations, handles, health, metrics, prefixes, sessions, stats
+from ..config import idres_version
+from . import batch, browser, delegations, handles, health, metrics, openapi, prefixes, sessions, stats
 from .context import NODE, SIGNER, NodeParts
 from .errors import add_catch_all
 from .params import BODY_TIMEOUT
@@ -27,5 +28,7 @@ def create_app(node: NodeParts) -> web.Application:
     health.add_routes(app)
     metrics.add_routes(app)
     stats.add_routes(app)
+    openapi.add_routes(app, idres_version())
+    browser.add_routes(app)
     add_catch_all(app)
     return app

@@ -21,6 +21,7 @@ from ..core.sessions import Sessions
 from ..keys.keyring import Keyring
 from ..keys.site import SiteDescription
 from ..resolution.engine import Engine
+from ..resolution.forwarding import Forwarder
 from ..writes.batch import BatchRunner
 from ..writes.registrar import Registrar
 from .signatures import ResponseSigner
@@ -43,6 +44,7 @@ class NodeParts(Protocol):
     batches: BatchRunner
     sessions: Sessions
     limits: RateLimits
+    forwarder: Forwarder | None
 
     def current_site(self) -> SiteDescription: ...
 

@@ -12,6 +12,7 @@ import orjson
 from aiohttp import web
 
 from registry.delegation import endpoints
+from registry.locations import usable_url
 from registry.errors import IdresError, InvalidHandle, ProtocolError, ResponseCode, UpstreamUnavailable
 from registry.model import parse_prefix
 from registry.values import SiteInfo
@@ -47,7 +48,10 @@ async def _sites(body: object) -> list[SiteInfo]:
     if not isinstance(body, dict) or not isinstance(body.get("to", body.get("sites")), list):
         raise ProtocolError('the body must be {"to": [URL, …]} or {"sites": [site, …]}')
     if "to" in body:
-        return [await _site_of(str(url)) for url in body["to"]]
+        for url in body["to"]:
+            if not isinstance(url, str) or usable_url(url) is None:
+                raise ProtocolError(f'"to" lists {url!r}, which is not an http:// or https:// URL of a node')
+        return [await _site_of(url) for url in body["to"]]
     return [SiteInfo.from_json(site) for site in body["sites"]]
 
 
@@ -56,7 +60,7 @@ async def delegate(request: web.Request) -> web.StreamResponse:
     sent, prefix = _prefix_of(request)
     caller = await caller_of(request, node, required=True, handle=sent)
     body = await params.json_body(request, node.settings.requests.max_body_bytes)
-    await node.registrar.delegate(prefix, caller, await _sites(body))
+    await node.registrar.delegate(prefix, caller, lambda: _sites(body))
     return json_response(request, {"responseCode": ResponseCode.SUCCESS, "handle": sent})
 
 

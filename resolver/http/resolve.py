@@ -139,8 +139,19 @@ def _param_text(value: object) -> str:
     return str(value)
 
 
-async def _resolve(request: web.Request, node: NodeParts, query) -> web.StreamResponse:
-    text = params.path_text(request, ROUTE)
+async def resolve_text(request: web.Request, text: str) -> web.StreamResponse:
+    """The REST answer for the handle ``text``, as ``GET /api/handles/<text>`` gives it, for a route that
+    names the handle in another way (the browser front)."""
+
+    @guarded
+    async def answer(request: web.Request) -> web.StreamResponse:
+        return await _resolve(request, request.app[NODE], request.query, text)
+
+    return await _signed_if_asked(request, await answer(request))
+
+
+async def _resolve(request: web.Request, node: NodeParts, query, text: str | None = None) -> web.StreamResponse:
+    text = params.path_text(request, ROUTE) if text is None else text
     if not text:
         if "prefix" in query:
             return await list_prefix(request, node, query)

@@ -24,7 +24,7 @@ import asyncpg
 
 from registry.pg import db, feed
 from registry.pg.db import driver_failure
-from registry.errors import ServerUnavailable
+from registry.errors import ConfigurationError, ServerUnavailable
 from registry.pg.store import OP_HOME, OP_UNHOME
 
 from ..core.health import DatabaseHealth
@@ -65,7 +65,7 @@ class ChangeFollower:
                 await self._follow()
             except asyncio.CancelledError:
                 raise
-            except (ServerUnavailable, OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
+            except (ServerUnavailable, ConfigurationError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
                 self._health.lost(getattr(exc, "cause", "") or driver_failure(exc))
                 log.debug("change follower lost the database: %s", exc)
             finally:

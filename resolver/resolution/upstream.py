@@ -24,7 +24,7 @@ import orjson
 from registry.errors import ConfigurationError, IdresError, ResolutionLoop, UpstreamInvalid, UpstreamUnavailable
 from registry.jws import JwsError, load_public_key
 from registry.model import Handle, HandleValue, Record, fold
-from registry.trust import RecordReport, SignatureMemo, Status, TrustAnchor, averify
+from registry.trust import SignatureMemo, TrustAnchor, averify
 from registry.value_json import parse_answer_values
 
 VIA = "Via"
@@ -166,7 +166,7 @@ class Upstream:
         report = await averify(handle.text, values, self.anchor, int(self._wall()), self._certificates, self._memo)  # type: ignore[arg-type]
         if not report.ok:
             self.refused += 1
-            raise _Failed(url, f"the record of {handle.text} does not verify: {_problem(report)}", unreachable=False)
+            raise _Failed(url, f"the record of {handle.text} does not verify: {report.problem()}", unreachable=False)
         self.verified += 1
 
 
@@ -201,16 +201,6 @@ def _summary(serving: str, failures: list[_Failed]) -> IdresError:
     if all(f.unreachable for f in failures):
         return UpstreamUnavailable(f"no node serving {serving} answered: {said}")
     return UpstreamInvalid(f"no node serving {serving} gave a usable answer: {said}")
-
-
-def _problem(report: RecordReport) -> str:
-    for signature in report.signatures:
-        if signature.status != Status.VALID and signature.problem:
-            return f"signature {signature.index} by {signature.issuer}: {signature.problem}"
-    bad = {index: status.value for index, status in report.values.items() if status != Status.VALID}
-    if not report.signatures:
-        return "it carries no HS_SIGNATURE"
-    return ", ".join(f"value {i} {s}" for i, s in sorted(bad.items())) or "not verified"
 
 
 def _detail(header: str | None) -> str | None:

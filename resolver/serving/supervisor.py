@@ -114,21 +114,38 @@ class Supervisor:
                 process.join()
 
 
-def serve(settings: Settings, announce: Callable[[Settings, Prepared, list[int]], None]) -> int:
-    """Run a node until signalled; ``announce`` is called once every worker is listening."""
-    embedded = EmbeddedPostgres(settings.storage.data_dir) if settings.storage.dsn is None else None
-    dsn = embedded.start() if embedded is not None else settings.storage.dsn
+def _reserve_ports(settings: Settings) -> tuple[list, Settings]:
+    """Bind the HTTP and HTTPS ports (port 0 picks free ones); refuse ports another process holds."""
+    reserved = [reserve_port(settings.listen.host, settings.listen.port)]
     try:
-        reserved = [reserve_port(settings.listen.host, settings.listen.port)]
         settings = settings.with_changes(port=reserved[0].getsockname()[1])
         if settings.listen.tls_port is not None:
             reserved.append(reserve_port(settings.listen.host, settings.listen.tls_port))
             settings = settings.with_changes(tls_port=reserved[1].getsockname()[1])
-        settings = within_connection_budget(settings, embedded is not None)
+    except BaseException:
+        reserved[0].close()
+        raise
+    return reserved, settings
+
+
+def _check_before_starting(settings: Settings) -> None:
+    """What can be checked without the database: the TLS certificate (made now if it is the self-signed
+    one and missing) and the trust root. Runs before the embedded PostgreSQL is created or started."""
+    if settings.resolution.trust_root is not None:
+        load_trust_anchor(settings.resolution.trust_root, settings.signing.trust_root_handle)
+    server_context(settings)
+
+
+def serve(settings: Settings, announce: Callable[[Settings, Prepared, list[int]], None]) -> int:
+    """Run a node until signalled; ``announce`` is called once every worker is listening. Ports, TLS
+    files and the trust root are checked before anything else happens."""
+    reserved, settings = _reserve_ports(settings)
+    try:
+        _check_before_starting(settings)
+        embedded = EmbeddedPostgres(settings.storage.data_dir) if settings.storage.dsn is None else None
+        dsn = embedded.start() if embedded is not None else settings.storage.dsn
         try:
-            server_context(settings)  # make or check the certificate once, before the workers need it
-            if settings.resolution.trust_root is not None:  # and the trust root, before anything starts
-                load_trust_anchor(settings.resolution.trust_root, settings.signing.trust_root_handle)
+            settings = within_connection_budget(settings, embedded is not None)
             prepared = asyncio.run(prepare_database(settings, dsn, embedded is not None))
             if prepared.demo_admin is not None:
                 demo = str(prepared.demo_admin.identity)
@@ -136,8 +153,8 @@ def serve(settings: Settings, announce: Callable[[Settings, Prepared, list[int]]
             watch = DatabaseWatch(embedded) if embedded is not None else None
             return Supervisor(settings, dsn, watch).run(lambda pids: announce(settings, prepared, pids))
         finally:
-            for sock in reserved:
-                sock.close()
+            if embedded is not None:
+                embedded.stop()
     finally:
-        if embedded is not None:
-            embedded.stop()
+        for sock in reserved:
+            sock.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from registry.delegation import delegation_values, without_delegation
-from registry.errors import ConfigurationError, HandleAlreadyExists, HandleNotFound, PrefixNotHomed
+from registry.errors import Conflict, HandleAlreadyExists, HandleNotFound, PrefixNotHomed, ProtocolError
 from registry.model import Record, free_index, prefix_record_handle
 from registry.pg.store import Store
 from registry.values import SiteInfo
@@ -22,7 +22,7 @@ from ..core.retry import retry_on_conflict
 def check_delegable(authority: AuthoritySnapshot, prefix: str) -> None:
     """Refuse a prefix this node cannot delegate: homed here, or not derived from a prefix homed here."""
     if authority.is_homed(prefix):
-        raise ConfigurationError(f"prefix {prefix} is homed here: unhome it before delegating it to another node")
+        raise Conflict(f"prefix {prefix} is homed here: unhome it before delegating it to another node", handle=f"0.NA/{prefix}")
     if not isinstance(authority.answer_for(prefix_record_handle(prefix)), Homed):
         raise PrefixNotHomed(f"{prefix} is not derived from a prefix homed here: only the node of its parent delegates it",
                              handle=f"0.NA/{prefix}")
@@ -32,7 +32,7 @@ async def write_delegation(store: Store, authority: AuthoritySnapshot, prefix: s
     """Make ``0.NA/<prefix>`` name ``sites`` (HS_SITE, and HS_SITE.PREFIX for its derived prefixes)."""
     check_delegable(authority, prefix)
     if not sites:
-        raise ConfigurationError("give at least one site (node) to delegate to")
+        raise ProtocolError("give at least one site (node) to delegate to")
     handle = prefix_record_handle(prefix)
 
     async def attempt() -> Record:

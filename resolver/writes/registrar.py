@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Callable, Iterable, Sequence
+from typing import Awaitable, Callable, Iterable, Sequence
 
 from registry.errors import (
     AuthenticationNeeded,
@@ -40,7 +40,7 @@ from ..resolution.engine import Engine
 from ..resolution.keeper import AuthorityKeeper
 from .applier import Applier, Combiner
 from .authorizer import Authorizer, require_homed
-from .delegations import remove_delegation, write_delegation
+from .delegations import check_delegable, remove_delegation, write_delegation
 from .operations import ADD, DELETE, PUT, REMOVE, Operation, WriteResult
 
 __all__ = ["Registrar", "WriteResult"]
@@ -227,10 +227,12 @@ class Registrar:
         self._require_server_admin(caller, None)
         return await self._store.homed_prefixes()
 
-    async def delegate(self, prefix: str, caller: Caller | None, sites: list[SiteInfo]) -> Record:
-        """Delegate a prefix derived from one homed here to the node(s) of ``sites`` (server admins only)."""
+    async def delegate(self, prefix: str, caller: Caller | None, sites: Callable[[], Awaitable[list[SiteInfo]]]) -> Record:
+        """Delegate a prefix derived from one homed here to the node(s) ``sites()`` gives (server admins
+        only); it is called once the caller and the prefix are known to be fit, as it may ask other nodes."""
         self._require_server_admin(caller, prefix)
-        record = await write_delegation(self._store, self._authority.snapshot, prefix, sites, self.now())
+        check_delegable(self._authority.snapshot, prefix)
+        record = await write_delegation(self._store, self._authority.snapshot, prefix, await sites(), self.now())
         await self._keeper.refresh([record.handle.key])
         return record
 

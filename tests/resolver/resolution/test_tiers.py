@@ -177,3 +177,15 @@ async def test_listing_shows_the_delegations_a_parent_keeps(national):
     assert listed["prefixes"] == ["0.0", "88"]
     assert set(listed["delegated"]) == {"88.100", "88.101"}
     assert machinery.http.removeprefix("http://") in listed["delegated"]["88.101"]
+
+
+async def test_the_browser_front_resolves_delegated_handles_and_verifies_their_signatures(national):
+    root, _, machinery, enterprise = national
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"{root.http}/88.101.5/SN-1", allow_redirects=False) as r:  # root → machinery → enterprise
+            assert (r.status, r.headers["Location"]) == (302, "https://e.example/sn-1")
+        for node in (root, machinery, enterprise):  # relayed and verified, or the node's own record checked up to the root
+            async with s.get(f"{node.http}/88.101.5/SN-1?noredirect") as r:
+                page = await r.text()
+            assert r.status == 200 and 'class="status verified"' in page, page
+            assert "verified up to this node&#x27;s trust root" in page
