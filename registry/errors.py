@@ -137,6 +137,14 @@ class ResolutionLoop(IdresError):
     http_status = 508
 
 
+class SnapshotNeeded(IdresError):
+    """A change-feed cursor the log can no longer continue (older than its retention horizon, or ahead
+    of it): the reader must start again from a fresh snapshot."""
+
+    response_code = ResponseCode.OUT_OF_DATE_SITE_INFO
+    http_status = 410
+
+
 class InsufficientPermissions(IdresError):
     response_code = ResponseCode.INSUFFICIENT_PERMISSIONS
 

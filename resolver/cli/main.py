@@ -21,7 +21,7 @@ from registry.errors import (
 )
 
 from ..config import Settings
-from . import client_commands, key_commands, node_commands, status_command
+from . import client_commands, key_commands, mirror_commands, node_commands, status_command
 from .output import EXIT_CONFIG, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE, Output
 
 
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     client_commands.add_parsers(sub, common, remote)
     key_commands.add_parsers(sub, common, storage, remote)
     status_command.add_parser(sub, common, storage, remote)
+    mirror_commands.add_parsers(sub, common, storage)
     return parser
 
 

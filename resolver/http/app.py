@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import delegations, handles, health, prefixes
+from . import delegations, handles, health, prefixes, sync
 from .context import NODE, SIGNER, NodeParts
 from .errors import add_catch_all
 from .signatures import ResponseSigner
@@ -21,5 +21,6 @@ def create_app(node: NodeParts) -> web.Application:
     prefixes.add_routes(app)
     delegations.add_routes(app)
     health.add_routes(app)
+    sync.add_routes(app)
     add_catch_all(app)
     return app

@@ -15,6 +15,7 @@ from ..core.health import DatabaseHealth
 from ..core.rights import Rights
 from ..keys.keyring import Keyring
 from ..keys.site import SiteDescription
+from ..replication.service import Replication
 from ..resolution.engine import Engine
 from ..writes.registrar import Registrar
 from .signatures import ResponseSigner
@@ -27,6 +28,7 @@ class NodeParts(Protocol):
     rights: Rights
     registrar: Registrar
     keyring: Keyring
+    replication: Replication | None
 
     def current_site(self) -> SiteDescription: ...
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Callable
 
 import asyncpg
 
@@ -52,6 +53,7 @@ class ChangeFollower:
         self.cursor: int | None = None
         self.connected = False
         self.applied = 0
+        self.listeners: list[Callable[[int], None]] = []  # told the cursor after each drain that found changes
 
     async def run(self) -> None:
         """Follow the change log until cancelled, reconnecting with backoff."""
@@ -122,6 +124,9 @@ class ChangeFollower:
                 await self._keeper.refresh(c.handle for c in changes)
             applied += len(changes)
         self.applied += applied
+        if applied:
+            for listener in self.listeners:
+                listener(self.cursor)
         return applied
 
     def _lost(self) -> None:

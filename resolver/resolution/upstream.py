@@ -72,11 +72,18 @@ def parse_via(header: str | None) -> tuple[str, ...]:
 def load_trust_anchor(path: Path, root_handle: str) -> TrustAnchor:
     """The trust root a node verifies other nodes' answers against: a PEM or JWK public key file."""
     try:
-        key, _index = load_public_key(path.read_bytes())
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigurationError(f"cannot read the trust root {path}: {exc.strerror or exc}") from None
+    return trust_anchor(data, root_handle, str(path))
+
+
+def trust_anchor(data: bytes, root_handle: str, source: str) -> TrustAnchor:
+    """The trust root from the contents of such a file (``source`` names it in errors)."""
+    try:
+        key, _index = load_public_key(data)
     except JwsError as exc:
-        raise ConfigurationError(f"the trust root {path} is not a public key: {exc.message}") from None
+        raise ConfigurationError(f"the trust root {source} is not a public key: {exc.message}") from None
     return TrustAnchor((key,), root_handle)
 
 
@@ -163,7 +170,7 @@ class Upstream:
     async def _verify(self, url: str, handle: Handle, values: list[HandleValue]) -> None:
         report = await averify(handle.text, values, self.anchor, int(self._wall()), self._certificates, self._memo)  # type: ignore[arg-type]
         if not report.ok:
-            raise _Failed(url, f"the record of {handle.text} does not verify: {_problem(report)}", unreachable=False)
+            raise _Failed(url, f"the record of {handle.text} does not verify: {report_problem(report)}", unreachable=False)
 
 
 def _parsed(url: str, status: int, body: bytes, handle: Handle) -> list[HandleValue] | None:
@@ -199,7 +206,8 @@ def _summary(serving: str, failures: list[_Failed]) -> IdresError:
     return UpstreamInvalid(f"no node serving {serving} gave a usable answer: {said}")
 
 
-def _problem(report: RecordReport) -> str:
+def report_problem(report: RecordReport) -> str:
+    """What is wrong with a record that does not verify, in a few words."""
     for signature in report.signatures:
         if signature.status != Status.VALID and signature.problem:
             return f"signature {signature.index} by {signature.issuer}: {signature.problem}"

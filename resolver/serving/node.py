@@ -31,6 +31,7 @@ from ..keys.keyring import Keyring
 from ..keys.renewal import SignatureRenewer
 from ..keys.sealing import NodeSealer
 from ..keys.site import SiteDescription, site_of
+from ..replication.service import Replication, build_replication
 from ..resolution.batching import CoalescingSource
 from ..resolution.cache import TtlPolicy
 from ..resolution.engine import Engine
@@ -90,6 +91,7 @@ class Node:
     forwarder: Forwarder | None = None
     follower: ChangeFollower | None = None
     renewer: SignatureRenewer | None = None
+    replication: Replication | None = None
     _tasks: list[asyncio.Task] = field(default_factory=list)
     _site: SiteDescription | None = None
     _site_generation: int = -1
@@ -109,6 +111,10 @@ class Node:
             await pool.close()
             raise
         node.forwarder = build_forwarder(settings, node.engine)
+        node.replication = build_replication(settings, dsn, pool, authority, node.rights, node.engine, node.store.sealer,
+                                             node.forwarder.upstream)
+        if node.follower is not None:
+            node.follower.listeners.append(node.replication.bell.ring)  # wakes the feed's long-polls
         return node
 
     @classmethod
@@ -145,6 +151,8 @@ class Node:
             self._tasks.append(asyncio.create_task(self.follower.run(), name="change-follower"))
         if self.renewer is not None:
             self._tasks.append(asyncio.create_task(self.renewer.run(), name="signature-renewer"))
+        if self.replication is not None:
+            self._tasks.extend(self.replication.start())
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -155,6 +163,8 @@ class Node:
         self._tasks.clear()
         if self.follower is not None:
             await self.follower.close()
+        if self.replication is not None:
+            await self.replication.close()
         if self.forwarder is not None:
             await self.forwarder.upstream.close()
         try:  # a connection still held (a query the database never answers) must not hold the shutdown

@@ -34,7 +34,7 @@ from registry.records import StoredRecord
 from registry.pg.store import Store
 from registry.validation import ValueLimits, check_values
 
-from ..core.authority import CurrentAuthority, Delegated, Homed
+from ..core.authority import CurrentAuthority, Delegated, Homed, Mirrored
 from ..core.callers import Caller
 from ..core.retry import retry_on_conflict
 from ..core.rights import Rights, grants_of
@@ -89,10 +89,17 @@ class Registrar:
 
     def _require_homed(self, handle: Handle) -> None:
         answer = self._authority.snapshot.answer_for(handle)
+        self._refuse_mirrored(handle, answer)
         if isinstance(answer, Delegated):
             raise PrefixNotHomed(f"That prefix doesn't live here: {answer.describe()} serves it; write there", handle=handle.text)
         if not isinstance(answer, Homed):
             raise PrefixNotHomed(handle=handle.text)
+
+    @staticmethod
+    def _refuse_mirrored(handle: Handle, answer: object) -> None:
+        """A mirrored prefix is written only by its follower: writes go to the origin."""
+        if isinstance(answer, Mirrored):
+            raise PrefixNotHomed(f"That prefix doesn't live here: {answer.describe()}; write there", handle=handle.text)
 
     async def _fresh(self, handle: Handle) -> StoredRecord | None:
         return await self._store.get(handle.key)
@@ -137,6 +144,8 @@ class Registrar:
         cache after. ``homed``: the handle must be under a homed prefix (its new version is signed here)."""
         if homed:
             self._require_homed(handle)
+        else:
+            self._refuse_mirrored(handle, self._authority.snapshot.answer_for(handle))
         known = self._require_caller(caller, handle.text)
         result = await retry_on_conflict(lambda: once(known))
         self._written(handle)
@@ -275,7 +284,8 @@ class Registrar:
             raise OperationNotSupported("listing handles is switched off on this node")
         prefix_handle = prefix_record_handle(prefix)
         caller = self._require_caller(caller, prefix_handle.text)
-        if not self._authority.snapshot.is_homed(prefix):
+        snapshot = self._authority.snapshot
+        if not snapshot.is_homed(prefix) and not snapshot.is_mirrored(prefix):
             raise PrefixNotHomed(handle=prefix_handle.text)
         stored = await self._fresh(prefix_handle)
         if not await self._rights.may(caller, P.LIST_HANDLES, grants_of(stored.record if stored else None)):
@@ -294,6 +304,7 @@ class Registrar:
 
     async def home(self, prefix: str, caller: Caller | None, prefix_record: Record | None) -> bool:
         self._require_server_admin(caller, prefix)
+        self._refuse_mirrored(prefix_record_handle(prefix), self._authority.snapshot.answer_for(prefix_record_handle(prefix)))
         self._policy.check_new(prefix_record_handle(prefix))
         # homed a moment early, so that the new prefix record is signed as it is written
         self._authority.replace(self._authority.snapshot.with_homed(prefix))
