@@ -106,7 +106,15 @@ async def get_status(request: web.Request) -> web.StreamResponse:
     return json_response(request, await _replication(request.app[NODE]).status())
 
 
+async def _answer_long_polls(app: web.Application) -> None:
+    """At shutdown, long-polls are answered at once rather than holding the shutdown for their wait."""
+    replication = app[NODE].replication
+    if replication is not None:
+        replication.feed.close()
+
+
 def add_routes(app: web.Application) -> None:
+    app.on_shutdown.append(_answer_long_polls)
     add_resource(app, "/api/sync/changes", {"GET": get_changes})
     add_resource(app, "/api/sync/snapshot", {"GET": get_snapshot})
     add_resource(app, "/api/sync/status", {"GET": get_status})

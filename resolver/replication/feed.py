@@ -36,6 +36,12 @@ class FeedService:
     def __init__(self, pool: asyncpg.Pool, bell: ChangeBell) -> None:
         self._pool = pool
         self._bell = bell
+        self.closing = False
+
+    def close(self) -> None:
+        """Answer every waiting long-poll now (the node is shutting down), and wait no more."""
+        self.closing = True
+        self._bell.ring(self._bell.cursor)
 
     async def changes(self, after: int, limit: int, prefixes: tuple[str, ...], wait: float) -> FeedPage:
         """Up to ``limit`` changes of ``prefixes`` after ``after``; when there are none, wait up to ``wait`` seconds
@@ -48,7 +54,7 @@ class FeedService:
             async with self._pool.acquire() as conn:
                 page = await feed.page(conn, cursor, limit, prefixes)
             remaining = deadline - loop.time()
-            if page.entries or page.more or remaining <= 0:
+            if page.entries or page.more or remaining <= 0 or self.closing:
                 return page
             cursor = page.next_cursor  # a quiet prefix: the log moved on without it
             try:

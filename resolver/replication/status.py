@@ -2,9 +2,9 @@
 ``idres mirror status``, from what the followers record in the database.
 
 Lag in changes is the origin's newest seq, as last seen, less the cursor. Lag in seconds is 0 while the
-mirror holds every change the origin had when it last answered, and that answer is recent (within a
-long-poll and a timeout); otherwise the seconds since the mirror last held everything (since it was
-added, before its first snapshot).
+mirror holds every change the origin had when it last answered, that answer is recent (within a
+long-poll and a timeout) and no error came after it; otherwise the seconds since the mirror last held
+everything (since it was added, before its first snapshot).
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ def lag(mirror: Mirror, now: datetime, fresh_for: float) -> tuple[int | None, fl
     if mirror.cursor is not None and mirror.origin_head is not None:
         changes = max(0, mirror.origin_head - mirror.cursor)
     recent = mirror.contacted_at is not None and (now - mirror.contacted_at).total_seconds() <= fresh_for
-    if changes == 0 and recent and mirror.state == "following":
+    failing = mirror.last_error_at is not None and (mirror.contacted_at is None or mirror.last_error_at > mirror.contacted_at)
+    if changes == 0 and recent and not failing and mirror.state == "following":
         return changes, 0.0
     since = mirror.caught_up_at or mirror.added_at
     return changes, round(max(0.0, (now - since).total_seconds()), 3)

@@ -131,3 +131,28 @@ async def tamper(dsn: str, key: str, url: bytes) -> None:
 
 async def connect(dsn: str) -> asyncpg.Connection:
     return await db.connect(dsn)
+
+
+async def change(tier: Tier, *, create: range = range(0), update: range = range(0), delete: range = range(0)) -> None:
+    """Writes at a node's database as the node makes them (signed, logged): new records in bulk, then
+    updates and deletions one by one."""
+    from registry.model import fold
+
+    settings = Settings.load(env={}, dsn=tier.dsn, keys_dir=tier.keys)
+    pool = await db.create_pool(tier.dsn, max_size=2)
+    try:
+        store = await open_store(settings, pool, Keyring(tier.keys))
+        now = int(time.time())
+        for first in range(create.start, create.stop, 500):
+            await store.bulk_create(product(n, now) for n in range(first, min(first + 500, create.stop)))
+        for n in update:
+            stored = await store.get(fold(f"{PREFIX}/SN-{n:06d}"))
+            await store.replace(product(n, now, "v2"), stored.version)
+        for n in delete:
+            await store.delete(Handle.parse(f"{PREFIX}/SN-{n:06d}"))
+    finally:
+        await pool.close()
+
+
+def in_prefix(key: str) -> bool:
+    return key.startswith(PREFIX + "/") or key == f"0.NA/{PREFIX}" or key.startswith(f"0.NA/{PREFIX}.")
