@@ -244,7 +244,10 @@ async def apply_batch(conn: asyncpg.Connection, prefix: str, expected_cursor: in
     longer ``expected_cursor`` (another process applied it), so a page is never applied twice or skipped."""
     with unavailable_on_driver_errors():
         async with conn.transaction():
-            cursor = await conn.fetchval("SELECT cursor FROM mirrors WHERE prefix = $1 FOR UPDATE", prefix)
+            state = await conn.fetchrow("SELECT cursor FROM mirrors WHERE prefix = $1 FOR UPDATE", prefix)
+            if state is None:
+                raise MirrorGone(f"the mirror of {prefix} was removed")
+            cursor = state["cursor"]
             if cursor != expected_cursor:
                 raise ConcurrentUpdate(f"the mirror of {prefix} is at {cursor}, not {expected_cursor}: another process applied it")
             created, _changed = await _upsert(conn, list(batch.upserts.values()))

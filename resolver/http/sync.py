@@ -56,7 +56,6 @@ async def _authorised(request: web.Request, node: NodeParts, prefixes: list[str]
     replication = _replication(node)
     caller = await caller_of(request, node, required=False, handle=None)
     await replication.access.authorise(caller, tuple(prefixes))
-    replication.access.check_prefixes(prefixes)
     return replication
 
 

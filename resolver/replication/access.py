@@ -35,10 +35,12 @@ class SyncAccess:
                 raise PrefixNotHomed(f"prefix {prefix} is neither homed nor mirrored here: there is nothing of it to sync")
 
     async def authorise(self, caller: Caller | None, prefixes: tuple[str, ...]) -> None:
-        """Raise AuthenticationNeeded (401) or InsufficientPermissions (403) unless ``caller`` may read them all."""
+        """Raise AuthenticationNeeded (401), PrefixNotHomed (400) or InsufficientPermissions (403) unless ``caller``
+        may read them all."""
         if caller is None:
             raise AuthenticationNeeded("the change feed and snapshots need credentials: an admin of the prefix "
                                        "(HTTP Basic, index:handle and secret) or a replication identity")
+        self.check_prefixes(prefixes)
         if caller.server_admin or any(identity_matches(ref, caller.identity) for ref in self._identities):
             return
         if not prefixes:

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 CERTIFICATE_TTL = 300.0
 CERTIFICATE_RECORDS = 1000
 
+Verdict = tuple[RecordRow | None, str | None]  # (the row to apply, None) or (None, why it is refused)
 RemoteRecord = Callable[[Handle], Awaitable["Sequence[HandleValue] | None"]]
 
 
@@ -53,6 +54,7 @@ class RecordChecks:
         self._clock = clock
         self._memo = SignatureMemo()
         self._certificates: dict[str, tuple[float, Sequence[HandleValue] | None]] = {}
+        self._seal_problem: str | None = None
 
     def in_scope(self, key: str) -> bool:
         return in_scope(key, (self.prefix,))
@@ -84,7 +86,7 @@ class RecordChecks:
         self._certificates[key] = (now + CERTIFICATE_TTL, values)
         return values
 
-    async def record(self, row: RecordRow, batch: Mapping[str, RecordRow]) -> tuple[RecordRow | None, str | None]:
+    async def record(self, row: RecordRow, batch: Mapping[str, RecordRow]) -> Verdict:
         """(the row to apply, None), or (None, why it is refused)."""
         if not self.in_scope(row.key):
             return None, f"{row.spelled} is not under {self.prefix}"
@@ -100,15 +102,17 @@ class RecordChecks:
             return None, report_problem(report)
         return rederived(row, stored), None
 
-    async def chunk(self, chunk: ChunkInfo, cursor: int, rows: Sequence[RecordRow]) -> list[tuple[RecordRow | None, str | None]]:
-        """The verdict on each row of a snapshot chunk: all at once when its seal verifies (and seals suffice),
-        else one by one."""
+    async def chunk(self, chunk: ChunkInfo, cursor: int, rows: Sequence[RecordRow]) -> tuple[list[Verdict], bool]:
+        """The verdict on each row of a snapshot chunk, and whether its seal vouched for them all at once (else
+        they were checked one by one)."""
         batch = {row.key: row for row in rows}
         if self.anchor is not None and self.seals_suffice and chunk.seal is not None and chunk.prefix == self.prefix:
             problem = await seals.check(chunk, cursor, self.anchor, int(self._clock()), self._fetcher(batch), self._memo)
             if problem is None:
                 return [(row, None) if self.in_scope(row.key) else (None, f"{row.spelled} is not under {self.prefix}")
-                        for row in rows]
-            log.warning("the seal of chunk %d of %s does not verify (%s): checking its records one by one",
-                        chunk.number, self.prefix, problem)
-        return [await self.record(row, batch) for row in rows]
+                        for row in rows], True
+            if self._seal_problem != problem:
+                log.warning("the seal of chunk %d of %s does not verify (%s): checking its records one by one",
+                            chunk.number, self.prefix, problem)
+                self._seal_problem = problem
+        return [await self.record(row, batch) for row in rows], False

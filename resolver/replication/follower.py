@@ -57,6 +57,7 @@ class MirrorFollower:
         self._settings = settings
         self._sleep = sleep
         self.failures = 0
+        self.checked = {"by seal": 0, "one by one": 0}  # records of the last snapshot, by how they were checked
 
     async def run(self) -> None:
         """Follow until cancelled; LeaseLost or a database error end it (the supervisor decides what next)."""
@@ -81,6 +82,7 @@ class MirrorFollower:
 
     async def bootstrap(self) -> None:
         fresh = await mirrors.begin_snapshot(self._conn, self.prefix, self._owns)
+        self.checked = {"by seal": 0, "one by one": 0}
         log.info("mirror of %s: taking a snapshot from %s", self.prefix, self._client.origin)
         async with self._client.snapshot(self._settings.mirror_batch) as lines:
             reader = SnapshotReader(lines, self._client.origin, digests=self._checks.anchor is not None)
@@ -97,8 +99,9 @@ class MirrorFollower:
         deleted = await mirrors.finish_snapshot(self._conn, self.prefix, cursor, replaced=not fresh, owns=self._owns)
         self.cursor = cursor
         self.failures = 0
-        log.info("mirror of %s: snapshot of %d records at cursor %d taken in (%d deleted); following the feed",
-                 self.prefix, reader.records, cursor, deleted)
+        how = "not verified" if self._checks.anchor is None else ", ".join(f"{n} {k}" for k, n in self.checked.items())
+        log.info("mirror of %s: snapshot of %d records at cursor %d taken in (%s; %d deleted); following the feed",
+                 self.prefix, reader.records, cursor, how, deleted)
 
     async def _apply_chunks(self, queue: asyncio.Queue, cursor: int, fresh: bool) -> None:
         while (item := await queue.get()) is not None:
@@ -108,7 +111,9 @@ class MirrorFollower:
 
     async def _checked_chunk(self, chunk: ChunkInfo, cursor: int, rows: list[RecordRow]) -> tuple[list[RecordRow], int]:
         kept, refused = [], []
-        for original, (row, problem) in zip(rows, await self._checks.chunk(chunk, cursor, rows)):
+        verdicts, sealed = await self._checks.chunk(chunk, cursor, rows)
+        self.checked["by seal" if sealed else "one by one"] += len(rows)
+        for original, (row, problem) in zip(rows, verdicts):
             if problem is not None:
                 refused.append((original.spelled, problem))
             elif self._owns(row.key):

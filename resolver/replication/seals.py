@@ -3,10 +3,12 @@ chunk instead of one per record.
 
 A seal is an HS_SIGNATURE, in the format of every record signature (``registry.signing``), made by the
 node's active key as the identity of the prefix (``<index>:0.NA/<prefix>``), over a record that exists
-only on the wire: ``0.NA/<prefix>`` with one value, ``IDRES_SNAPSHOT_CHUNK``, whose data names the
+only on the wire: ``<prefix>/../snapshot-chunk`` (a name the identifier policy refuses for real
+handles, and that URL-normalising clients cannot even ask for, so that a seal can never pass for the
+signature of a record anyone resolves) with one value, ``IDRES_SNAPSHOT_CHUNK``, whose data names the
 snapshot's cursor, the chunk's number and size and the SHA-256 of its record lines. A mirror rebuilds
 that record from what it received and verifies it with ``registry.trust`` up to its trust root, as it
-would verify the prefix record itself: a valid seal proves that a key certified for the prefix vouched
+would verify any record of the prefix: a valid seal proves that a key certified for the prefix vouched
 for exactly these bytes, in this place of this snapshot. Only a node that homes the prefix seals it
 (another node's key is not certified for it); a chunk without a valid seal is checked record by record.
 """
@@ -22,6 +24,7 @@ from registry.values import SIGNATURE
 from .wire import ChunkInfo
 
 CHUNK_TYPE = "IDRES_SNAPSHOT_CHUNK"
+CHUNK_SUFFIX = "../snapshot-chunk"
 SEAL_INDEX = 400
 
 Fetch = Callable[[str], Awaitable["Sequence[HandleValue] | None"]]
@@ -32,7 +35,7 @@ class Sealer(Protocol):
 
 
 def _chunk_record(chunk: ChunkInfo, cursor: int) -> Record:
-    handle = Handle.parse(f"0.NA/{chunk.prefix}", max_length=10**4)
+    handle = Handle.parse(f"{chunk.prefix}/{CHUNK_SUFFIX}", max_length=10**4)
     return Record(handle, (HandleValue(1, CHUNK_TYPE, chunk.sealed_data(cursor)),))
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from registry.pg import db, feed
+from registry.pg import db, feed, mirrors
 from tests.nodes import basic
 from tests.tiers import Tier, certify, make_root, run
 
@@ -108,12 +108,22 @@ async def test_a_mirror_converges_to_exactly_the_origins_records_and_follows_lat
     status = (await run("mirror", "status", *mirror_tier.opts()))["mirrors"][0]
     assert (status["state"], status["records"], status["rejected"], status["lagChanges"]) == ("following", RECORDS + 2, 0, 0)
     assert status["verification"] == "sealed" and status["lastError"] is None
+    log = mirror_tier.process.stop()
+    assert f"snapshot of {RECORDS + 2} records at cursor" in log and f"({RECORDS + 2} by seal, 0 one by one; 0 deleted)" in log
 
 
-async def test_writes_to_a_mirrored_prefix_are_refused_naming_the_origin(origin, mirror_tier):
+async def lease_holders(dsn: str) -> int:
+    lease = mirrors.lease_key(PREFIX)
+    async with db.connection(dsn) as conn:
+        return await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+                                   " AND classid::bigint = $1 AND objid::bigint = $2", (lease >> 32) & 0xFFFFFFFF, lease & 0xFFFFFFFF)
+
+
+async def test_one_process_follows_and_writes_to_a_mirrored_prefix_are_refused_naming_the_origin(origin, mirror_tier):
     await origin.add_mirror(mirror_tier)
-    mirror_tier.serve("--trust-root", str(origin.trust), env=FAST)
+    mirror_tier.serve("--trust-root", str(origin.trust), "--workers", "2", env=FAST)
     await until(lambda: converged(origin.tier, mirror_tier), "the mirror holds the origin's records")
+    assert await lease_holders(mirror_tier.dsn) == 1  # two workers, one follower
     async with aiohttp.ClientSession() as s:
         admin = origin.admin  # its identity is mirrored too: it authenticates here, but may not write
         for method, kwargs in ((s.put, {"json": [{"index": 1, "type": "URL", "data": "https://x"}]}), (s.delete, {})):
@@ -284,6 +294,7 @@ async def test_a_tampered_record_is_rejected_logged_counted_and_never_applied(or
 
         state = await until(following, "the strict mirror took its snapshot")
         assert (state["rejected"], state["verification"]) == (1, "records")
+        assert f"(0 by seal, {len(await records(origin.tier.dsn))} one by one; 0 deleted)" in strict.process.stop()
         held = await records(strict.dsn)
         assert key not in held and len(held) == len(await records(origin.tier.dsn)) - 1
     finally:
