@@ -7,6 +7,7 @@ skips a committed change.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -193,18 +194,28 @@ class Snapshot:
         self._conn = conn
         self.cursor = cursor
 
-    async def records(self, prefix: str, prefetch: int = 1000) -> AsyncIterator[RecordRow]:
-        """The records of ``prefix`` (a comparison key): its prefix record and those of prefixes derived from
-        it, then its handles; read through a server-side cursor, so memory stays constant."""
+    async def records(self, prefix: str, batch: int = 1000) -> AsyncIterator[list[RecordRow]]:
+        """The records of ``prefix`` (a comparison key), ``batch`` at a time: its prefix record and those of
+        prefixes derived from it, then its handles. Read through a server-side cursor, one batch ahead: the
+        database reads the next batch while the caller works on this one; memory stays constant."""
         for query in (_PREFIX_RECORDS_OF, _HANDLES_OF):
-            rows = self._conn.cursor(query, prefix, prefetch=prefetch).__aiter__()
-            while True:
-                with unavailable_on_driver_errors():
-                    try:
-                        row = await rows.__anext__()
-                    except StopAsyncIteration:
+            with unavailable_on_driver_errors():
+                cursor = await self._conn.cursor(query, prefix)
+                ahead = asyncio.ensure_future(cursor.fetch(batch))
+            try:
+                while True:
+                    with unavailable_on_driver_errors():
+                        rows = await ahead
+                    if len(rows) == batch:
+                        ahead = asyncio.ensure_future(cursor.fetch(batch))
+                    if rows:
+                        yield [_record(r) for r in rows]
+                    if len(rows) < batch:
                         break
-                yield _record(row)
+            finally:
+                if not ahead.done():
+                    with contextlib.suppress(Exception):
+                        await ahead  # the connection takes one command at a time: let it finish
 
 
 @contextlib.asynccontextmanager

@@ -7,9 +7,11 @@ continue (``SnapshotNeeded``, HTTP 410: a fresh snapshot follows).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import ssl
+import zlib
 from typing import AsyncIterator
 from urllib.parse import quote
 
@@ -52,11 +54,11 @@ class OriginClient:
         self._ssl = tls_context(mirror)
         self._timeout = timeout
 
-    def _request(self, path: str, params: dict[str, str], read_timeout: float):
+    def _request(self, path: str, params: dict[str, str], read_timeout: float, decompress: bool = True):
         timeout = aiohttp.ClientTimeout(total=None, connect=self._timeout, sock_read=read_timeout)
         kwargs = {} if self._ssl is None else {"ssl": self._ssl}
         return self._session.get(self.origin + path, params=params, headers=self._headers, timeout=timeout,
-                                 allow_redirects=False, **kwargs)
+                                 allow_redirects=False, auto_decompress=decompress, **kwargs)
 
     async def changes(self, after: int, limit: int, wait: float) -> Page:
         """A page of the origin's feed for this mirror's prefix, long-polling up to ``wait`` seconds."""
@@ -75,18 +77,48 @@ class OriginClient:
         """The lines of a snapshot of this mirror's prefix, as they arrive (each with its newline)."""
         params = {"prefix": self._prefix, "chunk": str(chunk)}
         try:
-            async with self._request("/api/sync/snapshot", params, self._timeout) as resp:
+            async with self._request("/api/sync/snapshot", params, self._timeout, decompress=False) as resp:
+                blocks = _blocks(resp)
                 if resp.status != 200:
-                    _failed_unless_ok(self.origin, resp.status, await resp.content.read(MAX_ERROR_BODY))
-                yield _lines(resp, self.origin)
+                    _failed_unless_ok(self.origin, resp.status, b"".join([b async for b in blocks])[:MAX_ERROR_BODY])
+                yield _lines(blocks, self.origin)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise UpstreamUnavailable(f"the snapshot from {self.origin} broke off: {_reason(exc)}") from None
 
 
-async def _lines(resp: aiohttp.ClientResponse, origin: str) -> AsyncIterator[bytes]:
+async def _blocks(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The body as it arrives; a gzip body is decompressed off the event loop (zlib lets go of the GIL),
+    each block while the one before is being read."""
+    chunks = resp.content.iter_chunked(READ_SIZE)
+    if resp.headers.get("Content-Encoding", "").lower() != "gzip":
+        async for block in chunks:
+            yield block
+        return
+    decompressor = zlib.decompressobj(31)
+
+    def inflate(block: bytes) -> bytes:
+        data = decompressor.decompress(block, MAX_LINE)
+        if decompressor.unconsumed_tail:
+            raise UpstreamInvalid(f"a block of the snapshot expands to more than {MAX_LINE} bytes")
+        return data
+
+    pending: asyncio.Future | None = None
+    async for block in chunks:
+        if pending is not None:
+            ready = await pending
+            pending = asyncio.ensure_future(asyncio.to_thread(inflate, block))
+            yield ready
+        else:
+            pending = asyncio.ensure_future(asyncio.to_thread(inflate, block))
+    if pending is not None:
+        yield await pending
+    yield decompressor.flush()
+
+
+async def _lines(blocks: AsyncIterator[bytes], origin: str) -> AsyncIterator[bytes]:
     """Lines of a streamed body, with bounded memory: no line may be longer than MAX_LINE."""
     pending = bytearray()
-    async for block in resp.content.iter_chunked(READ_SIZE):
+    async for block in blocks:
         pending += block
         start = 0
         while (end := pending.find(b"\n", start)) >= 0:

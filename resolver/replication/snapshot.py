@@ -54,16 +54,17 @@ class SnapshotService:
         lines: list[bytes] = []
         size = count = number = 0
         digest = LineDigest()
-        async for row in snapshot.records(prefix, prefetch=min(chunk, 1000)):
-            line = record_line(row)
-            digest.add(line)
-            lines.append(line)
-            size += len(line)
-            count += 1
-            if digest.count == chunk:
-                number += 1
-                lines.append(self._chunk_line(prefix, number, digest, snapshot.cursor))
-                digest = LineDigest()
+        async for rows in snapshot.records(prefix, batch=min(chunk, 1000)):
+            for row in rows:
+                line = record_line(row)
+                digest.add(line)
+                lines.append(line)
+                size += len(line)
+                count += 1
+                if digest.count == chunk:
+                    number += 1
+                    lines.append(self._chunk_line(prefix, number, digest, snapshot.cursor))
+                    digest = LineDigest()
             if size >= FLUSH_BYTES:
                 yield b"".join(lines), count
                 lines, size, count = [], 0, 0

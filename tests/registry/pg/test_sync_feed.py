@@ -101,7 +101,7 @@ async def test_a_snapshot_is_one_consistent_read_and_its_cursor_continues_the_fe
     async with db.connection(dsn) as conn, feed.snapshot(conn) as snapshot:
         await store.create(record("88.101/LATE"))  # committed while the snapshot is read: not in it, after its cursor
         await store.delete(Handle.parse("88.101/S0"))
-        keys = [row.key async for row in snapshot.records("88.101", prefetch=2)]
+        keys = [row.key async for rows in snapshot.records("88.101", batch=2) for row in rows]
         cursor = snapshot.cursor
     assert keys[:2] == ["0.NA/88.101", "0.NA/88.101.5"] and sorted(keys[2:]) == [f"88.101/S{n}" for n in range(5)]
     async with db.connection(dsn) as conn:
