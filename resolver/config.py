@@ -95,6 +95,18 @@ class Identifiers(Section):
             raise ValueError(exc.message) from None
 
 
+def _identities(value: Any, what: str) -> tuple[str, ...]:
+    """A list of ``index:prefix/suffix`` identities, from a comma-separated string or a sequence."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    for identity in value:
+        try:
+            ValueRef.parse(identity)
+        except Exception:
+            raise ValueError(f"{what} {identity!r} is not of the form index:prefix/suffix") from None
+    return tuple(value)
+
+
 class Auth(Section):
     allow_http_auth: bool = False
     server_admins: tuple[str, ...] = ()
@@ -104,14 +116,7 @@ class Auth(Section):
     @field_validator("server_admins", mode="before")
     @classmethod
     def _split_admins(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        for identity in value:
-            try:
-                ValueRef.parse(identity)
-            except Exception:
-                raise ValueError(f"server admin {identity!r} is not of the form index:prefix/suffix") from None
-        return tuple(value)
+        return _identities(value, "server admin")
 
     @property
     def server_admin_refs(self) -> tuple[ValueRef, ...]:
@@ -215,14 +220,7 @@ class Replication(Section):
     @field_validator("sync_identities", mode="before")
     @classmethod
     def _split_identities(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        for identity in value:
-            try:
-                ValueRef.parse(identity)
-            except Exception:
-                raise ValueError(f"replication identity {identity!r} is not of the form index:prefix/suffix") from None
-        return tuple(value)
+        return _identities(value, "replication identity")
 
     @field_validator("mirror_verify")
     @classmethod

@@ -3,7 +3,6 @@ with its own database; the root of the chain of trust runs too, so that mirrors 
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import time
 from dataclasses import dataclass
@@ -18,9 +17,9 @@ from resolver.config import Settings
 from resolver.keys.keyring import Keyring
 from resolver.ops.provisioning import open_store
 from tests.conftest import TEMPLATE, with_database
+from tests.resolver.resolution.test_tiers import until  # noqa: F401  (the tests' poll with a deadline)
 from tests.tiers import Tier, run
 
-DEADLINE = 60.0
 PREFIX = "88.101"
 _names = itertools.count(1)
 
@@ -70,17 +69,6 @@ async def changes_after(dsn: str, seq: int) -> list[tuple[int, str, int]]:
     async with db.connection(dsn) as conn:
         rows = await conn.fetch("SELECT seq, handle, op FROM changes WHERE seq > $1 ORDER BY seq", seq)
     return [(r["seq"], r["handle"], r["op"]) for r in rows]
-
-
-async def until(check, what: str, deadline: float = DEADLINE):
-    """Poll ``check()`` until it returns something true; its result."""
-    end = time.monotonic() + deadline
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert time.monotonic() < end, f"never happened: {what}"
-        await asyncio.sleep(0.05)
 
 
 async def sync_status(tier: Tier) -> dict:
