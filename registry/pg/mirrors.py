@@ -22,7 +22,7 @@ from .db import unavailable_on_driver_errors
 from .feed import RecordRow
 from .store import OP_CREATE, OP_DELETE, OP_HOME, OP_UNHOME, OP_UPDATE, prefix_change_key
 
-_COLUMNS = ("prefix, spelled, origin, username, secret, trust_root, ca_pem, tls_verify, cursor, state, records, rejected,"
+_COLUMNS = ("prefix, spelled, origin, username, secret, trust_root, ca_pem, tls_verify, cursor, state, verification, records, rejected,"
             " applied, snapshots, origin_head, caught_up_at, contacted_at, last_error, last_error_at, added_at")
 _ROW_COLUMNS = ["handle", "spelled", "prefix", "vals", "public_json", "min_ttl", "expires_at", "sig_expires"]
 _INCOMING = (
@@ -57,6 +57,7 @@ class Mirror:
     tls_verify: bool
     cursor: int | None
     state: str
+    verification: str | None
     records: int
     rejected: int
     applied: int
@@ -122,6 +123,12 @@ async def get(conn: asyncpg.Connection | asyncpg.Pool, prefix: str) -> Mirror | 
     with unavailable_on_driver_errors():
         row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM mirrors WHERE prefix = $1", fold(prefix))
     return _mirror(row) if row is not None else None
+
+
+async def following(conn: asyncpg.Connection, prefix: str, verification: str) -> None:
+    """A process follows the mirror now, checking records as ``verification`` says."""
+    with unavailable_on_driver_errors():
+        await conn.execute("UPDATE mirrors SET verification = $2 WHERE prefix = $1", fold(prefix), verification)
 
 
 async def note(pool: asyncpg.Pool, prefix: str, *, head: int | None = None, caught_up: bool = False, error: str | None = None) -> None:

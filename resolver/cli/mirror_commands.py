@@ -54,9 +54,8 @@ def cmd_add(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     added = asyncio.run(add_mirror(
         settings, prefix, args.origin, user=args.user, secret=secret.decode("utf-8").strip() if secret is not None else None,
         trust_root=_read(args.trust_root, "trust root"), ca_pem=ca_pem, tls_verify=not args.insecure))
-    verified = "verified up to " + ("the given trust root" if added.trust_root else "IDRES_TRUST_ROOT")
-    if added.trust_root is None and settings.resolution.trust_root is None:
-        verified = "not verified (no trust root)"
+    verified = ("verified up to the given trust root" if added.trust_root else
+                "verified up to the node's trust root (IDRES_TRUST_ROOT, --trust-root) if it has one")
     out.emit({"prefix": added.spelled, "origin": added.origin, "mirrored": True, "user": added.username,
               "trustRoot": added.trust_root is not None},
              f"prefix {added.spelled} mirrored from {added.origin}; a running node starts following it within seconds; "
@@ -87,7 +86,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings, out: Output) -> int
         return out.error(f"prefix {prefix} is not mirrored here", EXIT_REFUSED)
     feed = status["feed"]
     lines = [_status_line(m) for m in status["mirrors"]] or ["(no mirrors)"]
-    lines.append(f"change feed: head {feed['head']}, horizon {feed['horizon']}, retention {feed['retentionSeconds']} s")
+    lines.append(f"this node's change feed: head {feed['head']}, horizon {feed['horizon']}, retention {feed['retentionSeconds']} s")
     out.emit(status, "\n".join(lines))
     return EXIT_OK
 

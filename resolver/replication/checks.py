@@ -5,7 +5,8 @@ chunk the origin sealed.
 The certificates a chain needs are looked up in the records at hand (a prefix record travels with its
 prefix) and then asked of the origin, unverified: the chain's own signatures are what is checked, and
 the check of each certificate is remembered (``SignatureMemo``), so that every record of a prefix costs
-one signature check of its own.
+one signature check of its own. A certificate record that cannot be fetched (the origin, or the node it
+asks, unreachable) is not a reason to reject anything: the page or chunk is asked for again later.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import time
 from typing import Awaitable, Callable, Mapping, Sequence
 
-from registry.errors import IdresError
+from registry.errors import IdresError, UpstreamUnavailable
 from registry.model import Handle, HandleValue, fold
 from registry.pg.feed import RecordRow, in_scope
 from registry.records import StoredRecord
@@ -78,9 +79,8 @@ class RecordChecks:
             return cached[1]
         try:
             values = await self._remote(Handle.parse(text, max_length=10**4))
-        except IdresError as exc:
-            log.info("certificate record %s could not be fetched: %s", text, exc.message)
-            return None
+        except IdresError as exc:  # not the record's fault: the page is asked for again later, nothing is rejected
+            raise UpstreamUnavailable(f"the certificate record {text} could not be fetched to verify records: {exc.message}") from None
         if len(self._certificates) >= CERTIFICATE_RECORDS:
             self._certificates.clear()
         self._certificates[key] = (now + CERTIFICATE_TTL, values)

@@ -58,6 +58,7 @@ class MirrorFollower:
         self._sleep = sleep
         self.failures = 0
         self.checked = {"by seal": 0, "one by one": 0}  # records of the last snapshot, by how they were checked
+        self.verification = "none" if checks.anchor is None else "sealed" if checks.seals_suffice else "records"
 
     async def run(self) -> None:
         """Follow until cancelled; LeaseLost or a database error end it (the supervisor decides what next)."""

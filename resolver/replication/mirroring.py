@@ -109,6 +109,7 @@ class Mirroring:
                 await conn.close()
                 return
             follower = self._follower(mirror, conn)
+            await mirrors.following(conn, key, follower.verification)
         except ConfigurationError as exc:
             await self._refuse(conn, key, exc.message)
             return

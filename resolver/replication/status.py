@@ -37,7 +37,7 @@ def lag(mirror: Mirror, now: datetime, fresh_for: float) -> tuple[int | None, fl
     return changes, round(max(0.0, (now - since).total_seconds()), 3)
 
 
-def mirror_status(mirror: Mirror, now: datetime, fresh_for: float, verification: str) -> dict[str, Any]:
+def mirror_status(mirror: Mirror, now: datetime, fresh_for: float) -> dict[str, Any]:
     changes, seconds = lag(mirror, now, fresh_for)
     return {
         "prefix": mirror.spelled,
@@ -51,18 +51,13 @@ def mirror_status(mirror: Mirror, now: datetime, fresh_for: float, verification:
         "rejected": mirror.rejected,
         "applied": mirror.applied,
         "snapshots": mirror.snapshots,
-        "verification": verification,
+        "verification": mirror.verification,
         "user": mirror.username,
         "lastContact": _time(mirror.contacted_at),
         "caughtUpAt": _time(mirror.caught_up_at),
         "lastError": mirror.last_error,
         "lastErrorAt": _time(mirror.last_error_at),
     }
-
-
-def verification_of(mirror: Mirror, node_trust_root: bool, mode: str) -> str:
-    """``none`` (no trust root), ``records`` (every record's signatures) or ``sealed`` (snapshot chunks by their seals)."""
-    return mode if mirror.trust_root is not None or node_trust_root else "none"
 
 
 async def node_status(conn: asyncpg.Connection, settings: Settings, prefix: str | None = None) -> dict[str, Any]:
@@ -74,8 +69,7 @@ async def node_status(conn: asyncpg.Connection, settings: Settings, prefix: str 
     if prefix is not None:
         kept = [m for m in kept if m.prefix == prefix]
     fresh_for = replication.mirror_wait + replication.mirror_timeout
-    trust = settings.resolution.trust_root is not None
     return {
         "feed": {"head": head, "horizon": horizon, "retentionSeconds": replication.sync_retention},
-        "mirrors": [mirror_status(m, now, fresh_for, verification_of(m, trust, replication.mirror_verify)) for m in kept],
+        "mirrors": [mirror_status(m, now, fresh_for) for m in kept],
     }

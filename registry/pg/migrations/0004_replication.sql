@@ -21,6 +21,7 @@ CREATE TABLE mirrors (
     tls_verify      boolean NOT NULL DEFAULT true,
     cursor          bigint,                       -- the origin's seq applied through; NULL until a snapshot is in
     state           text NOT NULL DEFAULT 'new',  -- new | snapshot | following
+    verification    text,                         -- how its follower checks records: none | sealed | records
     records         bigint NOT NULL DEFAULT 0,    -- records held for it here
     rejected        bigint NOT NULL DEFAULT 0,    -- records refused because their signatures did not verify
     applied         bigint NOT NULL DEFAULT 0,    -- changes applied from the feed

@@ -114,3 +114,13 @@ def test_a_page_out_of_order_is_refused():
 def test_backoff_doubles_up_to_its_ceiling_with_jitter():
     assert [backoff(n, 60, rng=lambda: 1.0) for n in (1, 2, 3, 8, 20)] == [0.5, 1.0, 2.0, 60, 60]
     assert backoff(3, 60, rng=lambda: 0.0) == 1.0  # half of it at the least
+
+
+async def test_a_certificate_that_cannot_be_fetched_rejects_nothing_and_is_asked_again():
+    from registry.errors import UpstreamUnavailable
+
+    async def unreachable(handle: Handle):
+        raise UpstreamUnavailable("no node serving 88.101 answered")
+
+    with pytest.raises(UpstreamUnavailable, match="could not be fetched to verify records"):
+        await RecordChecks(PREFIX, ANCHOR, unreachable, clock=lambda: NOW).record(signed_row(f"{PREFIX}/SN-1"), {})

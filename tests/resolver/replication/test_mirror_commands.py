@@ -35,7 +35,7 @@ async def test_a_mirror_is_added_listed_shown_and_removed(fresh_dsn, tmp_path):
     assert listed.stdout.strip() == "88.101 <- http://127.0.0.1:9 (new)"
     status = output(await run("mirror", "status", "88.101", "--dsn", fresh_dsn, "--json"))
     mirror = status["mirrors"][0]
-    assert (mirror["state"], mirror["cursor"], mirror["records"], mirror["verification"]) == ("new", None, 0, "none")
+    assert (mirror["state"], mirror["cursor"], mirror["records"], mirror["verification"]) == ("new", None, 0, None)
     assert "secret" not in json.dumps(status) and "s3cret" not in json.dumps(status)
     home = await run("prefix", "home", "88.101", "--dsn", fresh_dsn, "--keys-dir", str(tmp_path / "keys"))
     assert home.returncode == 4 and "mirrored here from http://127.0.0.1:9: run `idres mirror remove 88.101` first" in home.stderr
