@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from typing import Awaitable, Callable
 
 import asyncpg
@@ -57,6 +58,8 @@ class MirrorFollower:
         self._settings = settings
         self._sleep = sleep
         self.failures = 0
+        self._failure: str | None = None
+        self._failing_since: float | None = None
         self.checked = {"by seal": 0, "one by one": 0}  # records of the last snapshot, by how they were checked
         self.verification = "none" if checks.anchor is None else "sealed" if checks.seals_suffice else "records"
 
@@ -73,11 +76,23 @@ class MirrorFollower:
             except ConcurrentUpdate as exc:
                 raise LeaseLost(exc.message) from None
             except RETRIED as exc:
-                self.failures += 1
-                delay = backoff(self.failures, self._settings.mirror_backoff_max)
-                log.warning("mirror of %s: %s; trying again in %.1f s", self.prefix, exc.message, delay)
-                await mirrors.note(self._conn, self.prefix, error=exc.message)
-                await self._sleep(delay)
+                await self._failed(exc.message)
+
+    async def _failed(self, message: str) -> None:
+        """Wait before trying again; the log says so when the failure starts or changes, not at every try."""
+        self.failures += 1
+        delay = backoff(self.failures, self._settings.mirror_backoff_max)
+        if message != self._failure:
+            log.warning("mirror of %s: %s; trying again with back-off (up to %g s)", self.prefix, message,
+                        self._settings.mirror_backoff_max)
+            self._failure, self._failing_since = message, self._failing_since or time.monotonic()
+        await mirrors.note(self._conn, self.prefix, error=message)
+        await self._sleep(delay)
+
+    def _succeeded(self) -> None:
+        if self._failing_since is not None:
+            log.info("mirror of %s: the origin answers again after %.1f s", self.prefix, time.monotonic() - self._failing_since)
+        self.failures, self._failure, self._failing_since = 0, None, None
 
     # --- the snapshot --------------------------------------------------------------------------
 
@@ -99,7 +114,7 @@ class MirrorFollower:
                 await _stop(queue, applier)
         deleted = await mirrors.finish_snapshot(self._conn, self.prefix, cursor, replaced=not fresh, owns=self._owns)
         self.cursor = cursor
-        self.failures = 0
+        self._succeeded()
         how = "not verified" if self._checks.anchor is None else ", ".join(f"{n} {k}" for k, n in self.checked.items())
         log.info("mirror of %s: snapshot of %d records at cursor %d taken in (%s; %d deleted); following the feed",
                  self.prefix, reader.records, cursor, how, deleted)
@@ -134,7 +149,7 @@ class MirrorFollower:
                 self.cursor = page.next_cursor
             else:
                 await mirrors.note(self._conn, self.prefix, head=page.head, caught_up=not page.more)
-            self.failures = 0
+            self._succeeded()
             wait = 0.0 if page.more else self._settings.mirror_wait
 
     async def _batch(self, page: Page) -> Batch:
