@@ -137,6 +137,13 @@ class ResolutionLoop(IdresError):
     http_status = 508
 
 
+class TooBusy(IdresError):
+    """The node has as much of some kind of work in hand as it takes (snapshots being streamed): try again later."""
+
+    response_code = ResponseCode.SERVER_TOO_BUSY
+    http_status = 503
+
+
 class SnapshotNeeded(IdresError):
     """A change-feed cursor the log can no longer continue (older than its retention horizon, or ahead
     of it): the reader must start again from a fresh snapshot."""

@@ -87,15 +87,16 @@ async def get_snapshot(request: web.Request) -> web.StreamResponse:
         headers[hdrs.CONTENT_ENCODING] = "gzip"
     response = web.StreamResponse(headers=headers)
     response.enable_chunked_encoding()
-    stream = replication.snapshots.stream(prefixes, chunk)
-    try:
-        await response.prepare(request)
-        await (_write_gzip(response, stream) if gzip else _write(response, stream))
-        await response.write_eof()
-    except ConnectionResetError:
-        pass  # the client went away: nobody to tell
-    finally:
-        await stream.aclose()
+    async with replication.snapshots.reserve():
+        stream = replication.snapshots.stream(prefixes, chunk)
+        try:
+            await response.prepare(request)
+            await (_write_gzip(response, stream) if gzip else _write(response, stream))
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the client went away: nobody to tell
+        finally:
+            await stream.aclose()
     return response
 
 

@@ -64,13 +64,15 @@ class _Following:
     task: asyncio.Task
     conn: asyncpg.Connection
     follower: MirrorFollower
+    origin: str
 
 
 class Mirroring:
-    def __init__(self, settings: Settings, dsn: str, authority: CurrentAuthority, session: aiohttp.ClientSession,
-                 remote: RemoteRecord) -> None:
+    def __init__(self, settings: Settings, dsn: str, pool: asyncpg.Pool, authority: CurrentAuthority,
+                 session: aiohttp.ClientSession, remote: RemoteRecord) -> None:
         self._settings = settings
         self._dsn = dsn
+        self._pool = pool
         self._authority = authority
         self._session = session
         self._remote = remote
@@ -86,12 +88,14 @@ class Mirroring:
             await self.close()
 
     async def tick(self) -> None:
-        """Stop the followers of removed mirrors (or that ended), and take the leases of the mirrors nobody follows."""
-        wanted = {fold(m.prefix) for m in self._authority.snapshot.mirrored()}
+        """Stop the followers of removed mirrors (or that ended, or whose origin changed), and take the leases
+        of the mirrors nobody follows."""
+        wanted = {fold(m.prefix): m.origin for m in self._authority.snapshot.mirrored()}
         for key in list(self.following):
-            if key not in wanted or self.following[key].task.done():
+            following = self.following[key]
+            if wanted.get(key) != following.origin or following.task.done():
                 await self._stop(key)
-        for key in sorted(wanted - set(self.following)):
+        for key in sorted(set(wanted) - set(self.following)):
             try:
                 await self._try_to_follow(key)
             except (IdresError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -99,8 +103,8 @@ class Mirroring:
 
     async def _try_to_follow(self, key: str) -> None:
         lease = mirrors.lease_key(key)
-        async with db.connection(self._dsn) as probe:
-            if await probe.fetchval(_HELD, (lease >> 32) & 0xFFFFFFFF, lease & 0xFFFFFFFF):
+        with db.unavailable_on_driver_errors():
+            if await self._pool.fetchval(_HELD, (lease >> 32) & 0xFFFFFFFF, lease & 0xFFFFFFFF):
                 return  # another process follows it
         conn = await db.connect(self._dsn)
         try:
@@ -117,7 +121,7 @@ class Mirroring:
             conn.terminate()
             raise
         task = asyncio.create_task(self._follow(key, follower), name=f"mirror-{key}")
-        self.following[key] = _Following(task, conn, follower)
+        self.following[key] = _Following(task, conn, follower, mirror.origin)
 
     async def _refuse(self, conn: asyncpg.Connection, key: str, message: str) -> None:
         """A mirror that cannot be followed as configured: said once in the log, and in its status."""

@@ -73,5 +73,5 @@ def build_replication(settings: Settings, dsn: str, pool: asyncpg.Pool, authorit
             answered = await upstream.ask(handle, [origin.rstrip("/")], (), serving=f"the origin {origin}", verify=False)
             return answered.record.values if answered.record is not None else None
 
-        parts.mirroring = Mirroring(settings, dsn, authority, parts.session, remote)
+        parts.mirroring = Mirroring(settings, dsn, pool, authority, parts.session, remote)
     return parts

@@ -9,13 +9,15 @@ line, so that the reader knows it is incomplete.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from typing import AsyncIterator, Callable
 
 import asyncpg
 
-from registry.errors import IdresError, ResponseCode
+from registry.errors import IdresError, ResponseCode, TooBusy
 from registry.model import fold
 from registry.pg import feed
 
@@ -24,14 +26,23 @@ from .wire import ChunkInfo, LineDigest, end_line, error_line, header_line, reco
 
 log = logging.getLogger(__name__)
 FLUSH_BYTES = 256 * 1024
+SNAPSHOTS_AT_ONCE = 2  # per process
 
 
 class SnapshotService:
-    def __init__(self, pool: asyncpg.Pool, sealer: seals.Sealer | None, *, seal: bool = True,
+    def __init__(self, pool: asyncpg.Pool, sealer: seals.Sealer | None, *, seal: bool = True, at_once: int = SNAPSHOTS_AT_ONCE,
                  clock: Callable[[], float] = time.time) -> None:
         self._pool = pool
         self._sealer = sealer if seal else None
         self._clock = clock
+        self._slots = asyncio.Semaphore(at_once)
+
+    def reserve(self) -> contextlib.AbstractAsyncContextManager:
+        """A slot for one snapshot: each holds a database connection for as long as it streams, so a process
+        streams only a few at once; TooBusy (503, try again) beyond them."""
+        if self._slots.locked():
+            raise TooBusy("this node is streaming as many snapshots as it may at once; try again shortly")
+        return self._slots
 
     async def stream(self, prefixes: list[str], chunk: int) -> AsyncIterator[bytes]:
         """The snapshot's bytes, a few hundred kilobytes at a time."""

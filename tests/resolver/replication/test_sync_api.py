@@ -138,3 +138,20 @@ async def test_the_status_names_the_feed_and_no_mirrors(node):
         body = await r.json()
     assert body["responseCode"] == 1 and body["mirrors"] == []
     assert body["feed"]["horizon"] == 0 and body["feed"]["retentionSeconds"] == 7 * 86400 and body["feed"]["head"] > 0
+
+
+async def test_a_process_streams_two_snapshots_at_once_and_asks_the_next_to_come_back(node):
+    slots = [node.node.replication.snapshots.reserve() for _ in range(2)]
+    for slot in slots:
+        await slot.__aenter__()
+    try:
+        async with node.session.get(node.url("/api/sync/snapshot"), params={"prefix": "88.101"}, headers=node.auth()) as r:
+            body = await r.json()
+        assert (r.status, body["responseCode"], r.headers["Retry-After"]) == (503, 3, "2")
+        assert "try again shortly" in body["message"]
+        assert node.node.health.available  # not taken for a database outage
+    finally:
+        for slot in slots:
+            await slot.__aexit__(None, None, None)
+    lines = (await snapshot_lines(node, {"prefix": "88.101"}))[1]
+    assert orjson.loads(lines[-1])["end"]["records"] == 2
