@@ -193,8 +193,11 @@ async def begin_snapshot(conn: asyncpg.Connection, prefix: str, owns: Callable[[
             return not held and not await owned_prefix_records(conn, prefix, owns)
 
 
-async def apply_chunk(conn: asyncpg.Connection, prefix: str, records: Sequence[RecordRow], *, fresh: bool, rejected: int = 0) -> int:
-    """One chunk of a snapshot, in one transaction; returns how many records were new here."""
+async def apply_chunk(conn: asyncpg.Connection, prefix: str, records: Sequence[RecordRow], *, fresh: bool,
+                      rejected: int = 0, kept: Sequence[str] = ()) -> int:
+    """One chunk of a snapshot, in one transaction; returns how many records were new here. ``rejected``
+    records of the chunk were refused; ``kept`` are the keys of those among them whose version held here,
+    if any, stays (a snapshot that replaces what is held does not delete them)."""
     with unavailable_on_driver_errors():
         async with conn.transaction():
             if fresh:
@@ -204,7 +207,8 @@ async def apply_chunk(conn: asyncpg.Connection, prefix: str, records: Sequence[R
                 inserted = len(records)
             else:
                 created, changed = await _upsert(conn, records)
-                await conn.copy_records_to_table("mirror_seen", records=[(prefix, r.key) for r in records], columns=["prefix", "handle"])
+                seen = [(prefix, key) for key in {*(r.key for r in records), *kept}]
+                await conn.copy_records_to_table("mirror_seen", records=seen, columns=["prefix", "handle"])
                 await _log(conn, [(k, OP_CREATE) for k in created] + [(k, OP_UPDATE) for k in changed])
                 inserted = len(created)
             await _progress(conn, prefix, "records = records + $2, rejected = rejected + $3", inserted, rejected)

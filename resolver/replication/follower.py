@@ -122,20 +122,22 @@ class MirrorFollower:
     async def _apply_chunks(self, queue: asyncio.Queue, cursor: int, fresh: bool) -> None:
         while (item := await queue.get()) is not None:
             chunk, rows = item
-            kept, rejected = await self._checked_chunk(chunk, cursor, rows)
-            await mirrors.apply_chunk(self._conn, self.prefix, kept, fresh=fresh, rejected=rejected)
+            applied, refused = await self._checked_chunk(chunk, cursor, rows)
+            held = [r.key for r in refused if self._checks.in_scope(r.key) and self._owns(r.key)]
+            await mirrors.apply_chunk(self._conn, self.prefix, applied, fresh=fresh, rejected=len(refused), kept=held)
 
-    async def _checked_chunk(self, chunk: ChunkInfo, cursor: int, rows: list[RecordRow]) -> tuple[list[RecordRow], int]:
+    async def _checked_chunk(self, chunk: ChunkInfo, cursor: int, rows: list[RecordRow]) -> tuple[list[RecordRow], list[RecordRow]]:
+        """The rows to apply, and those refused."""
         kept, refused = [], []
         verdicts, sealed = await self._checks.chunk(chunk, cursor, rows)
         self.checked["by seal" if sealed else "one by one"] += len(rows)
         for original, (row, problem) in zip(rows, verdicts):
             if problem is not None:
-                refused.append((original.spelled, problem))
+                refused.append((original, problem))
             elif self._owns(row.key):
                 kept.append(row)
-        self._log_rejections(refused)
-        return kept, len(refused)
+        self._log_rejections([(r.spelled, p) for r, p in refused])
+        return kept, [r for r, _ in refused]
 
     # --- the feed ------------------------------------------------------------------------------
 

@@ -60,15 +60,22 @@ async def test_a_snapshot_replacing_what_is_held_deletes_what_it_did_not_bring(d
         start = await feed.head(conn)
         assert not await mirrors.begin_snapshot(conn, "88.101", owns)  # a resync: keys are tracked
         assert (await mirrors.get(conn, "88.101")).cursor is None
-        await mirrors.apply_chunk(conn, "88.101", [row("88.101/B", "new"), row("88.101/C")], fresh=False, rejected=1)
+        await mirrors.apply_chunk(conn, "88.101", [row("88.101/B", "new"), row("88.101/C")], fresh=False, rejected=2, kept=["88.101/A"])
         await mirrors.apply_chunk(conn, "88.101", [row("0.NA/88.101")], fresh=False)
-        assert await mirrors.finish_snapshot(conn, "88.101", 20, replaced=True, owns=owns) == 1
+        await mirrors.apply_chunk(conn, "88.101", [row("88.101/Z")], fresh=False)
+        await mirrors.finish_snapshot(conn, "88.101", 15, replaced=True, owns=owns)  # A: refused, the copy held stays
+        assert set(await held(conn)) == {"88.101/A", "88.101/B", "88.101/C", "88.101/Z", "0.NA/88.101"}
+
+        assert not await mirrors.begin_snapshot(conn, "88.101", owns)
+        await mirrors.apply_chunk(conn, "88.101", [row("88.101/B", "new"), row("88.101/C"), row("0.NA/88.101")], fresh=False)
+        assert await mirrors.finish_snapshot(conn, "88.101", 20, replaced=True, owns=owns) == 2
         assert await held(conn) == {k: r.vals for k, r in
                                     (("88.101/B", row("88.101/B", "new")), ("88.101/C", row("88.101/C")), ("0.NA/88.101", row("0.NA/88.101")))}
-        assert await log_after(conn, start) == [("88.101/C", OP_CREATE), ("88.101/B", OP_UPDATE), ("0.NA/88.101", OP_CREATE),
-                                                ("88.101/A", OP_DELETE)]
+        logged = await log_after(conn, start)
+        assert logged[:4] == [("88.101/C", OP_CREATE), ("88.101/B", OP_UPDATE), ("0.NA/88.101", OP_CREATE), ("88.101/Z", OP_CREATE)]
+        assert sorted(logged[4:]) == [("88.101/A", OP_DELETE), ("88.101/Z", OP_DELETE)]
         mirror = await mirrors.get(conn, "88.101")
-        assert (mirror.cursor, mirror.records, mirror.rejected, mirror.snapshots) == (20, 3, 1, 2)
+        assert (mirror.cursor, mirror.records, mirror.rejected, mirror.snapshots) == (20, 3, 2, 3)
         assert await conn.fetchval("SELECT count(*) FROM mirror_seen") == 0
 
 
