@@ -3,7 +3,6 @@ with its own database; the root of the chain of trust runs too, so that mirrors 
 
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,20 +15,10 @@ from registry.pg import db
 from resolver.config import Settings
 from resolver.keys.keyring import Keyring
 from resolver.ops.provisioning import open_store
-from tests.conftest import TEMPLATE, with_database
-from tests.resolver.resolution.test_tiers import until  # noqa: F401  (the tests' poll with a deadline)
+from tests.resolver.resolution.test_tiers import databases as new_databases, until  # noqa: F401  (shared with those tests)
 from tests.tiers import Tier, run
 
 PREFIX = "88.101"
-_names = itertools.count(1)
-
-
-async def new_databases(pg_root: str, count: int) -> list[str]:
-    names = [f"repl{next(_names)}" for _ in range(count)]
-    async with db.connection(pg_root) as conn:
-        for name in names:
-            await conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
-    return [with_database(pg_root, name) for name in names]
 
 
 def product(n: int, now: int, version: str = "v1") -> Record:
