@@ -156,6 +156,21 @@ class Conflict(IdresError):
     http_status = 409
 
 
+class TooBusy(IdresError):
+    """The node has as much of some kind of work in hand as it takes (snapshots being streamed): try again later."""
+
+    response_code = ResponseCode.SERVER_TOO_BUSY
+    http_status = 503
+
+
+class SnapshotNeeded(IdresError):
+    """A change-feed cursor the log can no longer continue (older than its retention horizon, or ahead
+    of it): the reader must start again from a fresh snapshot."""
+
+    response_code = ResponseCode.OUT_OF_DATE_SITE_INFO
+    http_status = 410
+
+
 class InsufficientPermissions(IdresError):
     response_code = ResponseCode.INSUFFICIENT_PERMISSIONS
 

@@ -110,6 +110,18 @@ class Identifiers(Section):
         return IdentifierPolicy(self.identifier_policy, self.idis_strict_prefixes)
 
 
+def _identities(value: Any, what: str) -> tuple[str, ...]:
+    """A list of ``index:prefix/suffix`` identities, from a comma-separated string or a sequence."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    for identity in value:
+        try:
+            ValueRef.parse(identity)
+        except Exception:
+            raise ValueError(f"{what} {identity!r} is not of the form index:prefix/suffix") from None
+    return tuple(value)
+
+
 class Auth(Section):
     allow_http_auth: bool = False
     server_admins: tuple[str, ...] = ()
@@ -121,14 +133,7 @@ class Auth(Section):
     @field_validator("server_admins", mode="before")
     @classmethod
     def _split_admins(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        for identity in value:
-            try:
-                ValueRef.parse(identity)
-            except Exception:
-                raise ValueError(f"server admin {identity!r} is not of the form index:prefix/suffix") from None
-        return tuple(value)
+        return _identities(value, "server admin")
 
     @property
     def server_admin_refs(self) -> tuple[ValueRef, ...]:
@@ -264,6 +269,47 @@ class Signing(Section):
         return self
 
 
+class Replication(Section):
+    """The change feed and snapshots this node serves, and the mirrors it keeps (docs/replication.md)."""
+
+    sync_retention: int = Field(7 * 86400, ge=60)
+    sync_prune_interval: float = Field(60.0, gt=0)
+    sync_prune_batch: int = Field(10_000, ge=1, le=1_000_000)
+    sync_identities: tuple[str, ...] = ()
+    sync_max_limit: int = Field(10_000, ge=1, le=100_000)
+    sync_max_wait: float = Field(60.0, ge=0, le=600)
+    sync_seal: bool = True
+    mirror_batch: int = Field(1000, ge=1, le=100_000)
+    mirror_wait: float = Field(25.0, ge=0, le=600)
+    mirror_timeout: float = Field(30.0, gt=0, le=3600)
+    mirror_verify: str = "sealed"
+    mirror_gzip: bool = True
+    mirror_poll_interval: float = Field(2.0, gt=0, le=300)
+    mirror_backoff_max: float = Field(60.0, gt=0, le=3600)
+
+    @field_validator("sync_identities", mode="before")
+    @classmethod
+    def _split_identities(cls, value: Any) -> Any:
+        return _identities(value, "replication identity")
+
+    @field_validator("mirror_verify")
+    @classmethod
+    def _verify(cls, value: str) -> str:
+        if value.lower() not in ("sealed", "records"):
+            raise ValueError("mirror_verify must be sealed or records")
+        return value.lower()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Replication":
+        if self.mirror_wait > self.sync_max_wait:
+            raise ValueError("IDRES_MIRROR_WAIT must not be longer than IDRES_SYNC_MAX_WAIT")
+        return self
+
+    @property
+    def sync_identity_refs(self) -> tuple[ValueRef, ...]:
+        return tuple(ValueRef.parse(a) for a in self.sync_identities)
+
+
 class Operation(Section):
     demo: bool = False
     log_level: str = "info"
@@ -302,6 +348,7 @@ class Settings(BaseModel):
     cache: Cache = Field(default_factory=Cache)
     resolution: Resolution = Field(default_factory=Resolution)
     signing: Signing = Field(default_factory=Signing)
+    replication: Replication = Field(default_factory=Replication)
     operation: Operation = Field(default_factory=Operation)
     client: Client = Field(default_factory=Client)
 

@@ -61,7 +61,8 @@ async def shared_dsn(pg_root, template_dsn):
 async def dsn(shared_dsn):
     """A migrated database emptied for this test (tables truncated: much faster than a new database)."""
     async with db.connection(shared_dsn) as conn:
-        await conn.execute("TRUNCATE handles, prefixes, changes, statistics, batches, batch_chunks, sessions, rate_counts")
+        await conn.execute("TRUNCATE handles, prefixes, changes, statistics, batches, batch_chunks, sessions, rate_counts, mirrors, mirror_seen")
+        await conn.execute("UPDATE sync_horizon SET pruned_through = 0, pruned_at = NULL")
     return shared_dsn
 
 

@@ -169,6 +169,12 @@ class Store:
             rows = await self._pool.fetch("SELECT spelled FROM prefixes ORDER BY prefix")
         return [r["spelled"] for r in rows]
 
+    async def mirrored_prefixes(self) -> dict[str, str]:
+        """Prefixes this node keeps a copy of (as spelled) → the node each is copied from (``mirrors.py``)."""
+        with unavailable_on_driver_errors():
+            rows = await self._pool.fetch("SELECT spelled, origin FROM mirrors ORDER BY prefix")
+        return {r["spelled"]: r["origin"] for r in rows}
+
     # --- writes ----------------------------------------------------------------------------------
 
     async def create(self, record: Record) -> StoredRecord:

@@ -21,7 +21,7 @@ from registry.errors import (
 )
 
 from ..config import Settings, idres_version
-from . import client_commands, import_command, key_commands, node_commands, status_command
+from . import client_commands, import_command, key_commands, mirror_commands, node_commands, status_command
 from .output import EXIT_CONFIG, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE, Output
 
 
@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     key_commands.add_parsers(sub, common, storage, remote)
     import_command.add_parser(sub, common, storage)
     status_command.add_parser(sub, common, storage, remote)
+    mirror_commands.add_parsers(sub, common, storage)
     return parser
 
 

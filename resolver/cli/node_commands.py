@@ -161,9 +161,12 @@ def cmd_prefix_list(args: argparse.Namespace, settings: Settings, out: Output) -
     snapshot = _run(go)
     prefixes = list(snapshot.homed)
     delegated = {d.prefix: d.describe() for d in snapshot.delegated()}
+    mirrored = {m.prefix: m.origin for m in snapshot.mirrored()}
     lines = list(prefixes) or ["(no prefixes homed)"]
     lines += [f"{prefix} -> {where}" for prefix, where in sorted(delegated.items())]
-    out.emit({"prefixes": prefixes, **({"delegated": delegated} if delegated else {})}, "\n".join(lines))
+    lines += [f"{prefix} <- {origin} (read-only mirror)" for prefix, origin in sorted(mirrored.items())]
+    out.emit({"prefixes": prefixes, **({"delegated": delegated} if delegated else {}), **({"mirrored": mirrored} if mirrored else {})},
+             "\n".join(lines))
     return EXIT_OK
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..config import idres_version
-from . import batch, browser, delegations, handles, health, metrics, openapi, prefixes, sessions, stats
+from . import batch, browser, delegations, handles, health, metrics, openapi, prefixes, sessions, stats, sync
 from .context import NODE, SIGNER, NodeParts
 from .errors import add_catch_all
 from .params import BODY_TIMEOUT
@@ -29,6 +29,7 @@ def create_app(node: NodeParts) -> web.Application:
     metrics.add_routes(app)
     stats.add_routes(app)
     openapi.add_routes(app, idres_version())
+    sync.add_routes(app)
     browser.add_routes(app)
     add_catch_all(app)
     return app

@@ -20,6 +20,7 @@ from ..core.rights import Rights
 from ..core.sessions import Sessions
 from ..keys.keyring import Keyring
 from ..keys.site import SiteDescription
+from ..replication.service import Replication
 from ..resolution.engine import Engine
 from ..resolution.forwarding import Forwarder
 from ..writes.batch import BatchRunner
@@ -45,6 +46,7 @@ class NodeParts(Protocol):
     sessions: Sessions
     limits: RateLimits
     forwarder: Forwarder | None
+    replication: Replication | None
 
     def current_site(self) -> SiteDescription: ...
 

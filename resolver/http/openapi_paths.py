@@ -244,6 +244,24 @@ def _observability() -> dict[str, Any]:
     return {"/api/stats": {"get": stats}, "/api/stats/report": {"get": report}, "/metrics": {"get": metrics}}
 
 
+def _sync() -> dict[str, Any]:
+    prefixes = param("prefix", "query", {"type": "array", "items": {"type": "string"}, "maxItems": 100},
+                     "the prefixes (repeatable, or comma-separated); the feed: all the caller may read when absent")
+    after = param("after", "query", {"type": "integer", "minimum": 0}, "the cursor to continue after (0: the start)")
+    limit = param("limit", "query", {"type": "integer", "minimum": 1}, "at most this many changes (IDRES_SYNC_MAX_LIMIT)")
+    wait = param("wait", "query", {"type": "number", "minimum": 0}, "long-poll: wait up to this many seconds for a change (IDRES_SYNC_MAX_WAIT)")
+    chunk = param("chunk", "query", {"type": "integer", "minimum": 1}, "records per sealed chunk")
+    changes = _admin("syncChanges", "The change feed: changes in commit order with their records", "ChangePage",
+                     [after, limit, prefixes, wait])
+    changes["responses"]["410"] = response("the cursor is older than the retention horizon: take a fresh snapshot (300)", "ErrorBody")
+    snapshot = _admin("syncSnapshot", "Every record of the prefixes from one consistent read, streamed", "ErrorBody",
+                      [{**prefixes, "required": True}, chunk])
+    snapshot["responses"]["200"] = {"description": "NDJSON: a snapshot line, record lines, chunk lines, an end line",
+                                    "content": {NDJSON: {"schema": {"type": "string"}}}}
+    status = _open("syncStatus", "This node's change feed and the mirrors it keeps", "SyncStatus")
+    return {"/api/sync/changes": {"get": changes}, "/api/sync/snapshot": {"get": snapshot}, "/api/sync/status": {"get": status}}
+
+
 def _browser() -> dict[str, Any]:
     redirect = {"description": "to the record's location: its 10320/loc, else its URL value",
                 "headers": {"Location": {"required": True, "schema": {"type": "string"}}}}
@@ -282,6 +300,7 @@ def paths() -> dict[str, Any]:
         **_batch(),
         **_sessions(),
         **_observability(),
+        **_sync(),
         "/healthz": {"get": _open("healthz", "The process answers", "Health", tag="health")},
         "/readyz": {"get": _open("readyz", "The worker can serve: database reachable, cache coherent", "Readiness", tag="health",
                                  extra=("503",))},

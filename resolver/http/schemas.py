@@ -261,8 +261,45 @@ class StatsReport(Model):
     prefixes: list[PrefixReport]
 
 
+class SyncRecord(Model):
+    """A record as the origin stores it (docs/replication.md)."""
+
+    handle: str
+    values: Annotated[str, Field(description="standard base64 of every value, signatures included, in the Handle binary encoding")]
+    publicJson: Annotated[str, Field(description="the JSON text of the record's public values as the origin serves them")]
+    minTtl: int
+    expiresAt: int | None = None
+    signatureExpires: int | None = None
+
+
+class SyncChange(Model):
+    cursor: int
+    handle: Annotated[str, Field(description="the handle's comparison key")]
+    op: Annotated[str, Field(description="upsert, delete, home or unhome")]
+    at: str
+    record: SyncRecord | None
+
+
+class ChangePage(Model):
+    """A page of the change feed: changes in commit order, the cursor to continue from, whether more wait."""
+
+    responseCode: Literal[1]
+    changes: list[SyncChange]
+    next: int
+    more: bool
+    head: int
+
+
+class SyncStatus(Model):
+    """This node's change feed (head, horizon, retention) and the mirrors it keeps (docs/replication.md)."""
+
+    responseCode: Literal[1]
+    feed: dict[str, Any]
+    mirrors: list[dict[str, Any]]
+
+
 MODELS: tuple[type[BaseModel], ...] = (
     HandleAnswer, Referral, ErrorBody, Done, HandleList, PrefixList, SiteAnswer, DelegationList, Health, Readiness,
     HandleValueInput, ValuesObject, DelegateTo, DelegateSites, BatchItem, BatchResult, Session, SessionAnswer,
-    PrefixStats, StatsReport,
+    PrefixStats, StatsReport, ChangePage, SyncStatus,
 )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from registry.errors import HandleAlreadyExists, IdresError, PrefixNotHomed
+from registry.errors import ConfigurationError, HandleAlreadyExists, IdresError, PrefixNotHomed
 from registry.model import Handle, HandleValue, Record, ValueRef, fold, prefix_record_handle
 from registry.permissions import AdminGrant, AdminPermission
 from registry.pg import db
@@ -74,9 +74,8 @@ async def open_store(settings: Settings, pool: asyncpg.Pool, keyring: Keyring | 
 
 
 @contextlib.asynccontextmanager
-async def node_store(settings: Settings) -> AsyncIterator[tuple[Store, Keyring | None]]:
-    """The node's database (its embedded cluster, attached to if running, or the DSN) with a store that
-    signs as the node does: what operator commands write is signed at once."""
+async def node_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    """The node's database (its embedded cluster, attached to if running, or the DSN), its schema checked."""
     embedded = EmbeddedPostgres(settings.storage.data_dir) if settings.storage.dsn is None else None
     dsn = await asyncio.to_thread(embedded.start) if embedded is not None else settings.storage.dsn
     try:
@@ -84,8 +83,7 @@ async def node_store(settings: Settings) -> AsyncIterator[tuple[Store, Keyring |
         try:
             async with pool.acquire() as conn:
                 await check_schema(conn)
-            keyring = Keyring(settings.keys_path) if settings.signing.enabled else None
-            yield await open_store(settings, pool, keyring), keyring
+            yield pool
         finally:
             await pool.close()
     finally:
@@ -93,9 +91,20 @@ async def node_store(settings: Settings) -> AsyncIterator[tuple[Store, Keyring |
             embedded.stop()
 
 
+@contextlib.asynccontextmanager
+async def node_store(settings: Settings) -> AsyncIterator[tuple[Store, Keyring | None]]:
+    """The node's database with a store that signs as the node does: what operator commands write is signed at once."""
+    async with node_pool(settings) as pool:
+        keyring = Keyring(settings.keys_path) if settings.signing.enabled else None
+        yield await open_store(settings, pool, keyring), keyring
+
+
 async def home_prefix(store: Store, site: SiteDescription, prefix: str, now: int, keyring: Keyring | None = None,
                       lifetime: int = 30 * 86400) -> bool:
     """Home a prefix here, creating its prefix record if absent; False if it was homed already."""
+    origin = {fold(p): o for p, o in (await store.mirrored_prefixes()).items()}.get(fold(prefix))
+    if origin is not None:
+        raise ConfigurationError(f"prefix {prefix} is mirrored here from {origin}: run `idres mirror remove {prefix}` first")
     sealer = store.sealer if isinstance(store.sealer, NodeSealer) else None
     if sealer is not None:  # homed a moment early, so that the new prefix record is signed as it is written
         sealer.authority.replace(sealer.authority.snapshot.with_homed(prefix))

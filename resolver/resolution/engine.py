@@ -20,7 +20,7 @@ from registry.errors import IdresError, PrefixNotHomed, ServerUnavailable, Upstr
 from registry.model import Handle, HandleValue, Record
 from registry.records import StoredRecord
 
-from ..core.authority import CurrentAuthority, Delegated, Homed
+from ..core.authority import CurrentAuthority, Delegated, Local
 from .cache import SingleFlight, TtlLru, TtlPolicy
 from .statistics import Statistics, Tally
 
@@ -159,7 +159,7 @@ class Engine:
         if entry is not None:
             return Found(entry, HIT)
         authority = self.authority.snapshot.answer_for(handle)
-        if isinstance(authority, Homed):
+        if isinstance(authority, Local):
             return await self._load(handle, self._local_loader(handle), stale_on=_DATABASE_FAILURES, remember=False)
         if self.forwarder is None or (not isinstance(authority, Delegated) and not self.forwarder.root_urls):
             raise PrefixNotHomed(handle=handle.text)
@@ -225,8 +225,8 @@ class Engine:
             self.positive.put(key, entry, ttl, entry.stored.size)
 
     async def record_of(self, handle: Handle) -> Record | None:
-        """The record of a handle under a prefix homed here, through the cache; None otherwise."""
-        if not self.authority.snapshot.covers(handle):
+        """The record of a handle under a prefix homed (or mirrored) here, through the cache; None otherwise."""
+        if not self.authority.snapshot.answers_locally(handle):
             return None
         entry = await self.resolve(handle)
         return entry.stored.record if entry is not None else None
@@ -245,7 +245,7 @@ class Engine:
         authority = self.authority.snapshot.answer_for(handle)
         if self.forwarder is None:
             return None
-        return await self.forwarder.certificate_values(text, authority if isinstance(authority, (Homed, Delegated)) else None)
+        return await self.forwarder.certificate_values(text, authority if isinstance(authority, (*Local, Delegated)) else None)
 
     def invalidate(self, key: str) -> None:
         self.positive.pop(key)

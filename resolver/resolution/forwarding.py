@@ -17,7 +17,7 @@ from registry.errors import IdresError, PrefixNotHomed, UpstreamUnavailable
 from registry.model import Handle, HandleValue, Record
 from registry.records import StoredRecord
 
-from ..core.authority import Delegated, Homed
+from ..core.authority import Delegated, Homed, Local, Mirrored
 from .cache import SingleFlight, TtlLru, TtlPolicy
 from .upstream import Answered, Upstream
 
@@ -68,13 +68,13 @@ class Forwarder:
     def entry_for(self, answered: Answered) -> StoredRecord | None:
         return StoredRecord.from_record(answered.record) if answered.record is not None else None
 
-    async def certificate_values(self, text: str, authority: Homed | Delegated | None) -> Sequence[HandleValue] | None:
+    async def certificate_values(self, text: str, authority: Homed | Mirrored | Delegated | None) -> Sequence[HandleValue] | None:
         """The values of a record a chain needs: this node's own, or another node's, cached, unverified."""
         try:
             handle = Handle.parse(text, max_length=10**4)
         except IdresError:
             return None
-        if isinstance(authority, Homed):
+        if isinstance(authority, Local):
             record = await self.local(handle) if self.local is not None else None
             return record.values if record is not None else None
         if authority is None and not self.root_urls:

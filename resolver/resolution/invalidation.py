@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Callable
 
 import asyncpg
 
@@ -54,6 +55,7 @@ class ChangeFollower:
         self.connected = False
         self.applied = 0
         self.caught_up_at = time.monotonic()  # when the follower last knew it had every change of the log
+        self.listeners: list[Callable[[int], None]] = []  # told the cursor after each drain that found changes
 
     async def run(self) -> None:
         """Follow the change log until cancelled, reconnecting with backoff."""
@@ -125,6 +127,9 @@ class ChangeFollower:
             applied += len(changes)
         self.applied += applied
         self.caught_up_at = time.monotonic()
+        if applied:
+            for listener in self.listeners:
+                listener(self.cursor)
         return applied
 
     def _lost(self) -> None:

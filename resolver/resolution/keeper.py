@@ -16,11 +16,13 @@ from registry.errors import IdresError
 from registry.model import NA_KEY, Handle, fold
 from registry.records import StoredRecord
 
-from ..core.authority import AuthoritySnapshot, CurrentAuthority, Homed
+from ..core.authority import AuthoritySnapshot, CurrentAuthority, Local
 
 
 class PrefixSource(Protocol):
     async def homed_prefixes(self) -> list[str]: ...
+
+    async def mirrored_prefixes(self) -> dict[str, str]: ...
 
     async def prefix_records(self) -> list[StoredRecord]: ...
 
@@ -50,7 +52,7 @@ class AuthorityKeeper:
             except IdresError:
                 record = None
             prefix = record.handle.suffix if record is not None else key[len(NA_KEY) + 1:]
-            held = record is not None and _held_as_parent(AuthoritySnapshot(before.homed), record.handle)
+            held = record is not None and _held_as_parent(before.local_only(), record.handle)
             snapshot = snapshot.with_delegation(prefix, delegation_of(prefix, record) if held else None)
         if _delegations(snapshot) != _delegations(before):
             self._current.replace(snapshot)
@@ -58,10 +60,10 @@ class AuthorityKeeper:
 
 
 async def load_snapshot(store: PrefixSource) -> AuthoritySnapshot:
-    """Homed prefixes, and the delegations described by the prefix records this node is authoritative
-    for: those of prefixes derived from a homed one (a record left behind by an unhomed prefix, or
-    copied from elsewhere, delegates nothing)."""
-    homed = AuthoritySnapshot(await store.homed_prefixes())
+    """Homed and mirrored prefixes, and the delegations described by the prefix records this node is
+    authoritative for: those of prefixes derived from a homed (or mirrored) one (a record left behind by
+    an unhomed prefix, or copied from elsewhere, delegates nothing)."""
+    homed = AuthoritySnapshot(await store.homed_prefixes(), mirrored=await store.mirrored_prefixes())
     delegated = {}
     for stored in await store.prefix_records():
         try:
@@ -70,12 +72,14 @@ async def load_snapshot(store: PrefixSource) -> AuthoritySnapshot:
             continue  # an unreadable record delegates nothing
         if _held_as_parent(homed, record.handle) and (delegation := delegation_of(record.handle.suffix, record)) is not None:
             delegated[record.handle.suffix] = delegation
-    return AuthoritySnapshot(homed.homed, delegated)
+    return AuthoritySnapshot(homed.homed, delegated, {m.prefix: m.origin for m in homed.mirrored()})
 
 
-def _held_as_parent(homed: AuthoritySnapshot, handle: Handle) -> bool:
-    """Whether this node keeps ``0.NA/X`` as the node of X's parent: an ancestor of X is homed, X is not."""
-    return not homed.is_homed(handle.suffix) and isinstance(homed.answer_for(handle), Homed)
+def _held_as_parent(local: AuthoritySnapshot, handle: Handle) -> bool:
+    """Whether this node keeps ``0.NA/X`` as the node of X's parent: an ancestor of X is homed (or
+    mirrored) here, and the record is not X's own."""
+    answer = local.answer_for(handle)
+    return isinstance(answer, Local) and fold(answer.prefix) != fold(handle.suffix)
 
 
 def _delegations(snapshot: AuthoritySnapshot) -> dict[str, object]:

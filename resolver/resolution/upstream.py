@@ -72,11 +72,18 @@ def parse_via(header: str | None) -> tuple[str, ...]:
 def load_trust_anchor(path: Path, root_handle: str) -> TrustAnchor:
     """The trust root a node verifies other nodes' answers against: a PEM or JWK public key file."""
     try:
-        key, _index = load_public_key(path.read_bytes())
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigurationError(f"cannot read the trust root {path}: {exc.strerror or exc}") from None
+    return trust_anchor(data, root_handle, str(path))
+
+
+def trust_anchor(data: bytes, root_handle: str, source: str) -> TrustAnchor:
+    """The trust root from the contents of such a file (``source`` names it in errors)."""
+    try:
+        key, _index = load_public_key(data)
     except JwsError as exc:
-        raise ConfigurationError(f"the trust root {path} is not a public key: {exc.message}") from None
+        raise ConfigurationError(f"the trust root {source} is not a public key: {exc.message}") from None
     return TrustAnchor((key,), root_handle)
 
 

@@ -37,6 +37,7 @@ from ..keys.keyring import Keyring
 from ..keys.renewal import SignatureRenewer
 from ..keys.sealing import NodeSealer
 from ..keys.site import SiteDescription, site_of
+from ..replication.service import Replication, build_replication
 from ..resolution.batching import CoalescingSource
 from ..resolution.cache import TtlPolicy
 from ..resolution.engine import Engine
@@ -130,6 +131,7 @@ class Node:
     metrics: NodeMetrics | None = None
     statistics: StatisticsFlusher | None = None
     front_door: Any = None  # the worker's connections (serving.front_door), once it listens
+    replication: Replication | None = None
     _tasks: list[asyncio.Task] = field(default_factory=list)
     _site: SiteDescription | None = None
     _site_generation: int = -1
@@ -157,6 +159,10 @@ class Node:
             metrics.attach(node)
         if settings.observability.statistics:
             node.statistics = StatisticsFlusher(pool, node.engine.statistics, settings.observability.statistics_flush_interval)
+        node.replication = build_replication(settings, dsn, pool, authority, node.rights, node.engine, node.store.sealer,
+                                             node.forwarder.upstream)
+        if node.follower is not None:
+            node.follower.listeners.append(node.replication.bell.ring)  # wakes the feed's long-polls
         return node
 
     @classmethod
@@ -211,6 +217,8 @@ class Node:
         if self.statistics is not None:
             self._tasks.append(asyncio.create_task(self.statistics.run(), name="statistics"))
         self._tasks.append(asyncio.create_task(self.limits.run(), name="rate-limit-sync"))
+        if self.replication is not None:
+            self._tasks.extend(self.replication.start())
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -220,6 +228,8 @@ class Node:
             await self.statistics.flush()  # what was counted since the last flush
         if self.follower is not None:
             await self.follower.close()
+        if self.replication is not None:
+            await self.replication.close()
         if self.forwarder is not None:
             await self.forwarder.upstream.close()
         try:  # a connection still held (a query the database never answers) must not hold the shutdown

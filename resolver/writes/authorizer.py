@@ -13,7 +13,7 @@ from registry.errors import InsufficientPermissions, PrefixNotHomed
 from registry.model import Handle, Record, ancestors, prefix_record_handle
 from registry.permissions import AdminPermission as P
 
-from ..core.authority import AuthoritySnapshot, Delegated, Homed
+from ..core.authority import AuthoritySnapshot, Delegated, Homed, Mirrored
 from ..core.callers import Caller
 from ..core.rights import Rights, grants_of
 
@@ -21,9 +21,17 @@ PrefixRecord = Callable[[Handle], Awaitable[Record | None]]
 """The record of a prefix (``0.NA/…``), or None."""
 
 
+def refuse_mirrored(snapshot: AuthoritySnapshot, handle: Handle) -> None:
+    """A mirrored prefix is written only by its follower: writes go to the origin."""
+    answer = snapshot.answer_for(handle)
+    if isinstance(answer, Mirrored):
+        raise PrefixNotHomed(f"That prefix doesn't live here: {answer.describe()}; write there", handle=handle.text)
+
+
 def require_homed(snapshot: AuthoritySnapshot, handle: Handle) -> None:
     """Writes go to the node that signs the handle: PrefixNotHomed (naming the node serving a delegated
-    prefix) when that is not this one."""
+    prefix, or the origin of a mirrored one) when that is not this one."""
+    refuse_mirrored(snapshot, handle)
     answer = snapshot.answer_for(handle)
     if isinstance(answer, Delegated):
         raise PrefixNotHomed(f"That prefix doesn't live here: {answer.describe()} serves it; write there", handle=handle.text)

@@ -39,7 +39,7 @@ from ..core.seckeys import SecretHasher
 from ..resolution.engine import Engine
 from ..resolution.keeper import AuthorityKeeper
 from .applier import Applier, Combiner
-from .authorizer import Authorizer, require_homed
+from .authorizer import Authorizer, refuse_mirrored, require_homed
 from .delegations import check_delegable, remove_delegation, write_delegation
 from .operations import ADD, DELETE, PUT, REMOVE, Operation, WriteResult
 
@@ -117,6 +117,8 @@ class Registrar:
         ``homed``: the handle must be under a homed prefix (its new version is signed here)."""
         if homed:
             self._require_homed(op.handle)
+        else:
+            refuse_mirrored(self._authority.snapshot, op.handle)
         known = self._require_caller(caller, op.handle.text)
         outcome = await self._combiner.submit(op, known)
         if outcome.error is not None:
@@ -181,7 +183,8 @@ class Registrar:
             raise OperationNotSupported("listing handles is switched off on this node")
         prefix_handle = prefix_record_handle(prefix)
         caller = self._require_caller(caller, prefix_handle.text)
-        if not self._authority.snapshot.is_homed(prefix):
+        snapshot = self._authority.snapshot
+        if not snapshot.is_homed(prefix) and not snapshot.is_mirrored(prefix):
             raise PrefixNotHomed(handle=prefix_handle.text)
         stored = await self._fresh(prefix_handle)
         if not await self._rights.may(caller, P.LIST_HANDLES, grants_of(stored.record if stored else None)):
@@ -200,6 +203,7 @@ class Registrar:
 
     async def home(self, prefix: str, caller: Caller | None, prefix_record: Record | None) -> bool:
         self._require_server_admin(caller, prefix)
+        refuse_mirrored(self._authority.snapshot, prefix_record_handle(prefix))
         self._policy.check_new(prefix_record_handle(prefix))
         # homed a moment early, so that the new prefix record is signed as it is written
         self._authority.replace(self._authority.snapshot.with_homed(prefix))

@@ -99,3 +99,29 @@ def test_delegations_are_replaced_in_new_snapshots_and_never_shadow_a_homed_pref
     assert second.with_delegation("88.101.5", None).answer_for(h("88.101.5/X")) is UNKNOWN
     assert second.with_delegation("88.101", Delegated("88.101", sites=(SITE,))).answer_for(h("88.101/X")) == Homed("88.101")
     assert [d.prefix for d in second.delegated()] == ["88.101.5"]
+
+
+def test_a_mirrored_prefix_is_answered_here_and_is_not_this_nodes_to_sign():
+    from resolver.core.authority import Mirrored
+
+    machinery = Delegated("88.101", sites=(SITE,), prefix_sites=(SITE,))
+    snapshot = AuthoritySnapshot([], {"88.101": machinery}, {"88.101": "http://origin"})
+    copy = Mirrored("88.101", "http://origin")
+    assert snapshot.answer_for(h("88.101/X")) == copy  # the copy, before the delegation
+    assert snapshot.answer_for(h("0.NA/88.101")) == copy
+    assert snapshot.answer_for(h("0.NA/88.101.5")) == copy  # derived prefixes' records come with it
+    assert snapshot.answer_for(h("88.101.5/X")) is UNKNOWN  # as for a homed prefix: its own handles only
+    assert snapshot.answers_locally(h("88.101/X")) and snapshot.is_mirrored("88.101") and not snapshot.is_homed("88.101")
+    assert snapshot.covering(h("88.101/X")) is None  # the sealer signs only what is homed
+    assert snapshot.delegated() == [] and snapshot.mirrored() == [copy] and len(snapshot) == 0
+    assert snapshot.with_delegation("88.101", machinery).answer_for(h("88.101/X")) == copy
+    assert snapshot.local_only().answer_for(h("88.101/X")) == copy
+
+
+def test_escrow_a_parent_keeps_its_own_prefix_record_of_a_prefix_it_mirrors():
+    from resolver.core.authority import Mirrored
+
+    root = AuthoritySnapshot(["88"], mirrored={"88.101": "http://machinery"})
+    assert root.answer_for(h("88.101/X")) == Mirrored("88.101", "http://machinery")
+    assert root.answer_for(h("0.NA/88.101")) == Homed("88")  # its delegation record, signed by the root
+    assert AuthoritySnapshot(["88.101"], mirrored={"88.101": "x"}).answer_for(h("88.101/X")) == Homed("88.101")

@@ -20,6 +20,8 @@ SEED = "20261201"
 # generated credentials fail by the thousand: without this, the login limits would soon answer 429 to
 # everything, the admin's requests included, and leave the operations behind them untested
 NO_LOGIN_LIMITS = {"IDRES_RATE_FAILED_LOGINS_PER_IDENTITY": "0", "IDRES_RATE_FAILED_LOGINS_PER_ADDRESS": "0"}
+# long-polls of the change feed (wait=) end within a second; a longer wait= is refused with 400
+SHORT_LONG_POLLS = {"IDRES_SYNC_MAX_WAIT": "1", "IDRES_MIRROR_WAIT": "0.5"}
 
 
 def schemathesis(url: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -38,7 +40,7 @@ def operations(result: subprocess.CompletedProcess) -> tuple[int, int]:
 
 async def test_generated_requests_find_no_server_error_and_nothing_outside_the_document(dsn, tmp_path):
     node = ServeProcess("--dsn", dsn, "--data-dir", str(tmp_path / "data"), "--demo", "--port", "0", "--tls-port", "0",
-                        "--workers", "1", env=NO_LOGIN_LIMITS)
+                        "--workers", "1", env=NO_LOGIN_LIMITS | SHORT_LONG_POLLS)
     await asyncio.to_thread(node.start)
     try:
         demo = node.ready["demo"]
