@@ -55,7 +55,7 @@ class View:
     """A record's public answer as one spelling of its handle asked for it, with the headers its
     responses always carry; the gzip form (with its own entity tag) is made once it is needed."""
 
-    __slots__ = ("text", "body", "gzipped", "headers", "gzip_headers", "hit_status", "lifetime")
+    __slots__ = ("text", "body", "gzipped", "headers", "gzip_headers", "hit_status", "lifetime", "_hits")
 
     def __init__(self, text: str, body: bytes, entry: CachedRecord) -> None:
         self.text, self.body = text, body
@@ -67,6 +67,7 @@ class View:
             self.headers[VERIFICATION] = said
         self.gzip_headers: dict[str, str] = {}
         self.hit_status = f'{NAME}; hit; detail="{entry.source}"; ttl='
+        self._hits: list = [-1, None, -1, None]  # the age and headers of the last hit, plain then gzipped
 
     def gzip(self) -> bytes:
         if self.gzipped is None:
@@ -76,11 +77,16 @@ class View:
 
 
 def hit_headers(view: View, entry: CachedRecord, now: float, gzipped: bool) -> dict[str, str]:
-    """The headers of a cache hit answered with a view: the hot path."""
+    """The headers of a cache hit answered with a view: the hot path. They change once a second (Age),
+    so the last ones are kept and given again while the age is the same; callers must not change them."""
     age = int(now - entry.stored_at)
+    hits, slot = view._hits, 2 if gzipped else 0
+    if hits[slot] == age:
+        return hits[slot + 1]
     headers = (view.gzip_headers if gzipped else view.headers).copy()
     headers[hdrs.AGE] = _number(age)
     headers[CACHE_STATUS] = view.hit_status + _number(view.lifetime - age)
+    hits[slot], hits[slot + 1] = age, headers
     return headers
 
 

@@ -11,7 +11,6 @@ longer homed) stay out of the queue until it is homed again.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import replace
@@ -20,12 +19,13 @@ from typing import Callable
 import asyncpg
 
 from registry.pg.db import unavailable_on_driver_errors
-from registry.errors import ConcurrentUpdate, IdresError
+from registry.errors import ConcurrentUpdate
 from registry.model import Handle, Record
 from registry.pubkeys import canonical_pubkey
 from registry.values import PUBKEY
 from registry.pg.store import Store
 
+from ..core.periodic import every
 from .sealing import NodeSealer
 
 log = logging.getLogger(__name__)
@@ -66,14 +66,7 @@ class SignatureRenewer:
         self.renewed = 0
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.tick_if_leader()
-            except asyncio.CancelledError:
-                raise
-            except IdresError as exc:
-                log.warning("signature renewal skipped a tick: %s", exc.message)
-            await asyncio.sleep(self._interval)
+        await every(self._interval, self.tick_if_leader, lambda exc: log.warning("signature renewal skipped a tick: %s", exc.message))
 
     async def tick_if_leader(self) -> int | None:
         """Run one tick if no other process of this node is renewing; None if another one is."""

@@ -9,7 +9,6 @@ and takes a fresh snapshot.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from datetime import datetime, timezone
@@ -17,9 +16,10 @@ from typing import Callable
 
 import asyncpg
 
-from registry.errors import IdresError
 from registry.pg import feed
 from registry.pg.db import unavailable_on_driver_errors
+
+from ..core.periodic import every
 
 log = logging.getLogger(__name__)
 PRUNING_LOCK = 7310023
@@ -37,14 +37,7 @@ class ChangeLogPruner:
         self.pruned = 0
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except IdresError as exc:
-                log.debug("change-log pruning skipped a tick: %s", exc.message)
-            await asyncio.sleep(self._interval)
+        await every(self._interval, self.tick, lambda exc: log.debug("change-log pruning skipped a tick: %s", exc.message))
 
     async def tick(self) -> int:
         """Prune what is past the horizon, a batch per transaction; returns how many changes were deleted."""
