@@ -60,6 +60,8 @@ class MirrorFollower:
         self.failures = 0
         self._failure: str | None = None
         self._failing_since: float | None = None
+        self.rejected = 0  # records refused since this follower started
+        self.origin_head = mirror.cursor or 0  # the origin's head when it last answered
         self.checked = {"by seal": 0, "one by one": 0}  # records of the last snapshot, by how they were checked
         self.verification = "none" if checks.anchor is None else "sealed" if checks.seals_suffice else "records"
 
@@ -113,7 +115,7 @@ class MirrorFollower:
             finally:
                 await _stop(queue, applier)
         deleted = await mirrors.finish_snapshot(self._conn, self.prefix, cursor, replaced=not fresh, owns=self._owns)
-        self.cursor = cursor
+        self.cursor = self.origin_head = cursor
         self._succeeded()
         how = "not verified" if self._checks.anchor is None else ", ".join(f"{n} {k}" for k, n in self.checked.items())
         log.info("mirror of %s: snapshot of %d records at cursor %d taken in (%s; %d deleted); following the feed",
@@ -146,6 +148,7 @@ class MirrorFollower:
         while True:
             assert self.cursor is not None
             page = await self._client.changes(self.cursor, self._settings.mirror_batch, wait)
+            self.origin_head = page.head
             if page.changes or page.next_cursor != self.cursor:
                 await mirrors.apply_batch(self._conn, self.prefix, self.cursor, await self._batch(page))
                 self.cursor = page.next_cursor
@@ -181,6 +184,7 @@ class MirrorFollower:
         return Batch(upserts, sorted(deletes), changes, page.next_cursor, page.head, len(refused), caught_up=not page.more)
 
     def _log_rejections(self, refused: list[tuple[str, str]]) -> None:
+        self.rejected += len(refused)
         for handle, problem in refused[:LOGGED_REJECTIONS]:
             log.warning("mirror of %s: rejected %s from %s: %s", self.prefix, handle, self._client.origin, problem)
         if len(refused) > LOGGED_REJECTIONS:

@@ -43,6 +43,7 @@ class NodeMetrics:
         self._make(self.registry)
         self._statistics: StatisticsReader | None = None
         self._seen: dict[str, float] = {}
+        self._mirrors: set[str] = set()  # the prefixes whose lag this process reports
 
     def attach(self, node: Any) -> None:
         """The node whose plain counters ``flush`` turns into metrics."""
@@ -68,6 +69,10 @@ class NodeMetrics:
         self.follower = Counter("idres_change_follower_applied", "Changes of the log applied to the cache", **r)
         self.follower_lag = Gauge("idres_change_follower_lag_seconds",
                                   "Seconds since a worker's change follower last had every change", multiprocess_mode="livemax", **r)
+        self.mirror_lag = Gauge("idres_mirror_lag_changes", "Changes the origin has that the mirror has not applied yet",
+                                ["prefix"], multiprocess_mode="livesum", **r)
+        self.mirror_rejected = Counter("idres_mirror_rejected_records", "Records a mirror refused because they did not verify",
+                                       ["prefix"], **r)
         self.connections = Gauge("idres_connections_open", "Open client connections", multiprocess_mode="livesum", **r)
         self.closed = Counter("idres_connections_closed_for_room", "Connections closed at a cap to let others in", **r)
 
@@ -120,6 +125,7 @@ class NodeMetrics:
         if node.follower is not None:
             self.follower.inc(self._grown("applied", node.follower.applied))
             self.follower_lag.set(time.monotonic() - node.follower.caught_up_at)
+        self._flush_mirrors(node)
         door = getattr(node, "front_door", None)
         if door is not None:
             self.connections.set(door.open_connections)
@@ -129,6 +135,20 @@ class NodeMetrics:
         while True:
             await asyncio.sleep(interval)
             self.flush()
+
+    def _flush_mirrors(self, node: Any) -> None:
+        """Lag and rejections of the mirrors this process follows (one process follows each)."""
+        replication = getattr(node, "replication", None)
+        mirroring = replication.mirroring if replication is not None else None
+        followed = set()
+        for following in (mirroring.following.values() if mirroring is not None else ()):
+            follower = following.follower
+            followed.add(follower.prefix)
+            self.mirror_lag.labels(follower.prefix).set(max(0, follower.origin_head - (follower.cursor or 0)))
+            self.mirror_rejected.labels(follower.prefix).inc(self._grown(f"rejected {id(follower)}", follower.rejected))
+        for prefix in self._mirrors - followed:  # removed, or followed by another process now: 0 from this one
+            self.mirror_lag.labels(prefix).set(0)
+        self._mirrors = followed
 
     def exposition(self) -> bytes:
         """The Prometheus text of the whole node (all workers) when shared, else of this process."""

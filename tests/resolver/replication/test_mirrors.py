@@ -282,6 +282,14 @@ async def test_a_tampered_record_is_rejected_logged_counted_and_never_applied(or
     await until(rejected, "the mirror rejected the tampered record")
     assert (await records(mirror_tier.dsn))[key] == genuine != (await records(origin.tier.dsn))[key]
 
+    async def counted():
+        async with aiohttp.ClientSession() as s, s.get(f"{mirror_tier.http}/metrics") as r:
+            text = await r.text()
+        return f'idres_mirror_rejected_records_total{{prefix="{PREFIX}"}} 1.0' in text and text
+
+    text = await until(counted, "/metrics counts the rejected record")
+    assert f'idres_mirror_lag_changes{{prefix="{PREFIX}"}} 0.0' in text  # the mirror holds every other change
+
     (dsn,) = await new_databases(pg_root, 1)  # a mirror checking every record of its snapshot refuses it too
     strict = Tier(f"strict-{os.urandom(3).hex()}", dsn, origin.tmp)
     try:
