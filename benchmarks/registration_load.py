@@ -163,7 +163,8 @@ def reference_puts(dsn: str, code: Path, args, workdir: Path):
         return dsn.replace("/postgres?", "/reference?") if "/postgres?" in dsn else dsn.rsplit("/", 1)[0] + "/reference"
 
     target = _asyncio.run(create())
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("IDRES_")}, "PYTHONPATH": str(code)}
+    # the reference's code comes first: PYTHONSAFEPATH keeps the working directory (this checkout) off sys.path
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("IDRES_")}, "PYTHONPATH": str(code), "PYTHONSAFEPATH": "1"}
     keys = workdir / "reference" / "keys"
 
     def idres(*command: str) -> str:
