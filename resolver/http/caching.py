@@ -8,8 +8,9 @@ when served stale — and, in ``detail``, the node authoritative for the record.
 another node say whether they were verified up to the trust root (``Idres-Verification``). A found
 record carries a strong ``ETag``; ``If-None-Match`` with it gets ``304 Not Modified``.
 
-A cache hit pays for two lookups in tables and one string join: everything else is rendered once per
-cached entry and spelling, in its ``View``.
+A cache hit reuses the headers of the previous hit of its ``View`` while its Age is the same second,
+and otherwise pays for two lookups in tables and one string join: everything else is rendered once
+per cached entry and spelling, in its ``View``.
 """
 
 from __future__ import annotations
