@@ -182,6 +182,15 @@ def wait_http(url: str, deadline: float = 30.0) -> None:
 
 # --- load ----------------------------------------------------------------------------------------
 
+# wrk's summary as one line the scripts read: RESULT requests seconds p50_ms p99_ms errors
+WRK_DONE = r'''
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout
+  io.write(string.format("RESULT %%d %%f %%f %%f %%d\n", summary.requests, summary.duration / 1e6,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, errors))
+end
+'''
+
 WRK_SCRIPT = r'''
 local count = %d
 local prefix = "%s"
@@ -198,12 +207,7 @@ request = function()
   end
   return wrk.format("GET", string.format("/api/handles/%%s/SN-%%06d", prefix, n))
 end
-done = function(summary, latency, requests)
-  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout
-  io.write(string.format("RESULT %%d %%f %%f %%f %%d\n", summary.requests, summary.duration / 1e6,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, errors))
-end
-'''
+''' + WRK_DONE
 
 
 def run_wrk(url: str, count: int, missing: bool, duration: float, connections: int, threads: int, workdir: Path,

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from harness import Server
+from harness import WRK_DONE, Server
 
 PREFIX = "88.101.5"
 
@@ -57,12 +57,7 @@ request = function()
   local body = string.format('[{"index":1,"type":"URL","data":"https://example.com/p/%%d"},{"index":2,"type":"SERIAL","data":"S%%d"},{"index":3,"type":"MODEL","data":"WM-7030"}]', n, n)
   return wrk.format("PUT", path, {["Authorization"] = "%s", ["Content-Type"] = "application/json"}, body)
 end
-done = function(summary, latency, requests)
-  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout
-  io.write(string.format("RESULT %%d %%f %%f %%f %%d\n", summary.requests, summary.duration / 1e6,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, errors))
-end
-'''
+''' + WRK_DONE
 
 
 def start_process(command: list[str], env: dict, ready=lambda line: '"ready"' in line) -> tuple[Server, dict]:

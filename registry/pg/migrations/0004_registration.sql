@@ -1,4 +1,4 @@
--- idres schema 0003: changes of several kinds logged with one lock, batch results kept for retries,
+-- idres schema 0004: changes of several kinds logged with one lock, batch results kept for retries,
 -- authentication sessions, and rate-limit counters shared by every process of a node.
 
 -- Like log_changes, with one op per handle: a transaction that wrote many records (a batch chunk, a
